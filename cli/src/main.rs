@@ -1,0 +1,552 @@
+//! `cutover`: progressive delivery for AWS Lambda aliases, from the command line.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cutover_aws::service::{now_ms, StartRequest};
+use cutover_aws::{Cutover, Error};
+use cutover_core::config::DeploymentConfig;
+use cutover_core::model::{Deployment, DeploymentStatus, Observation, Phase};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const EXIT_OK: u8 = 0;
+const EXIT_ENDED_BADLY: u8 = 1;
+const EXIT_REFUSED: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cutover",
+    version,
+    about = "Shift a Lambda alias from its current version to a target version, CodeDeploy-style.",
+    long_about = "Shift a Lambda alias from its current version to a target version on a canary, \
+linear, all-at-once or custom schedule, run BeforeAllowTraffic/AfterAllowTraffic hooks, watch \
+CloudWatch alarms and roll back when something is wrong.\n\n\
+Endpoint, region and credentials come from the standard AWS settings (AWS_REGION, \
+AWS_PROFILE, AWS_ENDPOINT_URL, ...). State lives in the DynamoDB table --table.",
+    after_help = "Examples:\n  \
+cutover deploy --appspec appspec.yaml --config CodeDeployDefault.LambdaCanary10Percent5Minutes --alarm ErrorsHigh --local --wait\n  \
+cutover plan --config Linear10PercentEvery1Minute\n  \
+cutover status d-ABCDEF123 --output json\n  \
+cutover stop d-ABCDEF123 --rollback"
+)]
+struct Cli {
+    /// DynamoDB table holding deployments and custom configurations.
+    #[arg(long, global = true, env = "CUTOVER_TABLE", default_value = "cutover")]
+    table: String,
+    /// SNS topic for DeploymentStart/Success/Failure/Stop/Rollback notifications.
+    #[arg(long, global = true, env = "CUTOVER_TOPIC_ARN")]
+    topic_arn: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct OutputArg {
+    /// Output format: text for people, json for scripts.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start a deployment from a CodeDeploy AppSpec (Lambda).
+    #[command(after_help = "Exit codes with --wait: 0 succeeded; 1 failed, stopped or rolled back; \
+2 refused before anything changed (invalid input, missing resource, another deployment in progress).")]
+    Deploy(DeployArgs),
+    /// Show a deployment: status, traffic, lifecycle events, error.
+    Status {
+        /// Deployment id (d-XXXXXXXXX).
+        id: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// List deployments, newest first.
+    List {
+        /// Only deployments still in progress.
+        #[arg(long)]
+        active: bool,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Stop a deployment; with --rollback, put all traffic back on the current version.
+    Stop {
+        /// Deployment id.
+        id: String,
+        /// Roll back traffic to the current version.
+        #[arg(long)]
+        rollback: bool,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Show the traffic schedule of a configuration, without deploying.
+    Plan {
+        /// Configuration name (CodeDeployDefault.*, SAM short name, or a custom one).
+        #[arg(long)]
+        config: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// List the predefined and custom deployment configurations.
+    Configs {
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Manage custom deployment configurations.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Store a custom configuration from a JSON or YAML file (CodeDeploy's
+    /// TrafficRoutingConfig shape, or Cutover's explicit steps).
+    #[command(after_help = "File example:\n  {\"deploymentConfigName\": \"Canary20Percent15Minutes\", \"computePlatform\": \"Lambda\",\n   \"trafficRoutingConfig\": {\"type\": \"TimeBasedCanary\", \"timeBasedCanary\": {\"canaryPercentage\": 20, \"canaryInterval\": 15}}}\n  Steps: {\"type\": \"Steps\", \"steps\": [{\"weight\": 5, \"bakeSeconds\": 60}, {\"weight\": 50, \"bakeSeconds\": 300}]}, plus \"bakeAfterSeconds\": N at the top level.")]
+    Put {
+        /// The configuration file.
+        #[arg(long)]
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+}
+
+#[derive(Args, Debug)]
+struct DeployArgs {
+    /// AppSpec file (YAML or JSON), as CodeDeploy reads it.
+    #[arg(long)]
+    appspec: std::path::PathBuf,
+    /// Deployment configuration (default CodeDeployDefault.LambdaAllAtOnce). See `cutover configs`.
+    #[arg(long)]
+    config: Option<String>,
+    /// CloudWatch alarm to watch; repeat for more (at most 10).
+    #[arg(long = "alarm", value_name = "NAME")]
+    alarms: Vec<String>,
+    /// Do not roll back when the deployment fails or an alarm fires.
+    #[arg(long)]
+    no_auto_rollback: bool,
+    /// Start even if a watched alarm is in ALARM; only a new transition to ALARM counts.
+    #[arg(long)]
+    ignore_firing_alarms: bool,
+    /// How long a hook may take to give its verdict.
+    #[arg(long, default_value_t = 3600)]
+    hook_timeout_seconds: u64,
+    /// How often alarms are read while waiting.
+    #[arg(long, default_value_t = 10)]
+    alarm_poll_seconds: u64,
+    /// Run the deployment loop in this process (creates the table if missing) instead of the
+    /// deployed state machine.
+    #[arg(long)]
+    local: bool,
+    /// Wait for the deployment to end; the exit code tells how it ended.
+    #[arg(long)]
+    wait: bool,
+    /// Make every configured wait X times shorter (demos and tests only; 60 turns a minute
+    /// into a second).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// State machine to hand the deployment to when not --local (output of `sam deploy`).
+    #[arg(long, env = "CUTOVER_STATE_MACHINE_ARN")]
+    state_machine_arn: Option<String>,
+    #[command(flatten)]
+    out: OutputArg,
+}
+
+/// An error with the exit code it maps to.
+struct Failure {
+    code: u8,
+    error_code: String,
+    message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        let code = match e {
+            Error::Refused(_) | Error::InProgress { .. } | Error::NotFound(_) | Error::HookReport(_) => {
+                EXIT_REFUSED
+            }
+            _ => EXIT_ENDED_BADLY,
+        };
+        Failure { code, error_code: e.code().to_string(), message: e.to_string() }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        Failure { code: EXIT_REFUSED, error_code: "InvalidInput".into(), message: format!("{e:#}") }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let output = match &cli.command {
+        Command::Deploy(a) => a.out.output,
+        Command::Status { out, .. }
+        | Command::List { out, .. }
+        | Command::Stop { out, .. }
+        | Command::Plan { out, .. }
+        | Command::Configs { out } => out.output,
+        Command::Config { command: ConfigCommand::Put { out, .. } } => out.output,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ENDED_BADLY);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            if output == Output::Json {
+                println!("{}", json!({"error": {"code": f.error_code, "message": f.message}}));
+            }
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn connect(cli: &Cli) -> Cutover {
+    let sdk = cutover_aws::clients::aws_config().await;
+    let settings = cutover_aws::clients::Settings {
+        table: Some(cli.table.clone()),
+        topic_arn: cli.topic_arn.clone(),
+    };
+    cutover_aws::clients::build(&sdk, &settings)
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    let app = connect(&cli).await;
+    match cli.command {
+        Command::Deploy(args) => deploy(&app, args).await,
+        Command::Status { id, out } => {
+            let dep = app.store.load(&id).await?;
+            match out.output {
+                Output::Json => println!("{}", dep.summary()),
+                Output::Text => print_status(&app, &dep).await,
+            }
+            Ok(EXIT_OK)
+        }
+        Command::List { active, out } => {
+            let list = app.store.list(active).await?;
+            match out.output {
+                Output::Json => {
+                    println!("{}", Value::Array(list.iter().map(Deployment::summary).collect()))
+                }
+                Output::Text => {
+                    if list.is_empty() {
+                        println!("no deployments{}", if active { " in progress" } else { "" });
+                    }
+                    for d in &list {
+                        println!(
+                            "{}  {:<10} {:<5} {}  {}  {}% on target",
+                            d.id,
+                            d.status.as_str(),
+                            if d.rolled_back { "rb" } else { "" },
+                            d.target.describe(),
+                            d.config.name,
+                            d.traffic
+                        );
+                    }
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Stop { id, rollback, out } => {
+            let outcome = app.stop(&id, rollback, Some("stopped by `cutover stop`".into())).await?;
+            let dep = outcome.deployment;
+            match out.output {
+                Output::Json => println!("{}", dep.summary()),
+                Output::Text => println!(
+                    "{}: {}{}",
+                    dep.id,
+                    dep.status,
+                    if dep.rolled_back { ", traffic rolled back to the current version" } else { "" }
+                ),
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Plan { config, out } => {
+            let config = find_config(&app, &config).await?;
+            print_plan(&config, out.output);
+            Ok(EXIT_OK)
+        }
+        Command::Configs { out } => {
+            let mut all = DeploymentConfig::predefined_all();
+            let custom = match app.store.list_configs().await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("warning: custom configurations not listed ({e})");
+                    Vec::new()
+                }
+            };
+            all.extend(custom);
+            match out.output {
+                Output::Json => {
+                    let v: Vec<Value> = all
+                        .iter()
+                        .map(|c| {
+                            json!({"name": c.name, "computePlatform": c.platform.to_string(),
+                            "description": c.describe(), "totalSeconds": c.total_seconds(),
+                            "predefined": c.name.starts_with("CodeDeployDefault.")})
+                        })
+                        .collect();
+                    println!("{}", Value::Array(v));
+                }
+                Output::Text => {
+                    for c in &all {
+                        println!("{:<52} {:<6} {}", c.name, c.platform.to_string(), c.describe());
+                    }
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Config { command: ConfigCommand::Put { file, out } } => {
+            let text = read_input(&file, "--file")?;
+            let config = DeploymentConfig::parse_document(&text)
+                .map_err(|e| Failure { code: EXIT_REFUSED, error_code: "InvalidConfig".into(), message: format!("{}: {e}", file.display()) })?;
+            if DeploymentConfig::predefined(&config.name).is_some() {
+                return Err(Failure {
+                    code: EXIT_REFUSED,
+                    error_code: "InvalidConfig".into(),
+                    message: format!("deploymentConfigName: {} is a predefined name; choose another", config.name),
+                });
+            }
+            app.store.ensure_table().await?;
+            app.store.put_config(&config).await?;
+            match out.output {
+                Output::Json => println!("{}", config.to_document()),
+                Output::Text => println!("stored {}: {}", config.name, config.describe()),
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn read_input(path: &std::path::Path, flag: &str) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{flag}: cannot read {}", path.display()))?;
+    if meta.len() > cutover_aws::service::MAX_APPSPEC_BYTES as u64 {
+        anyhow::bail!("{flag}: {} is {} bytes; the limit is {}", path.display(), meta.len(), cutover_aws::service::MAX_APPSPEC_BYTES);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read {} as UTF-8 text", path.display()))
+}
+
+async fn find_config(app: &Cutover, name: &str) -> Result<DeploymentConfig, Failure> {
+    if let Some(c) = DeploymentConfig::predefined(name) {
+        return Ok(c);
+    }
+    match app.store.get_config(name).await {
+        Ok(Some(c)) => Ok(c),
+        _ => Err(Error::refused("UnknownConfig", cutover_core::config::ConfigError::unknown_name(name).to_string()).into()),
+    }
+}
+
+fn fmt_secs(s: u64) -> String {
+    match s {
+        s if s >= 3600 => format!("{}h{:02}m{:02}s", s / 3600, (s % 3600) / 60, s % 60),
+        s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn print_plan(config: &DeploymentConfig, output: Output) {
+    let schedule = config.schedule();
+    let mut at = 0;
+    let mut steps = Vec::new();
+    for (i, s) in schedule.iter().enumerate() {
+        steps.push(json!({"step": i + 1, "weight": s.weight, "atSeconds": at, "waitSeconds": s.wait_seconds}));
+        at += s.wait_seconds;
+    }
+    match output {
+        Output::Json => println!(
+            "{}",
+            json!({"config": config.name, "computePlatform": config.platform.to_string(),
+                   "description": config.describe(), "totalSeconds": config.total_seconds(), "steps": steps})
+        ),
+        Output::Text => {
+            println!("{} ({}): {}", config.name, config.platform, config.describe());
+            let mut at = 0;
+            for (i, s) in schedule.iter().enumerate() {
+                let last = i + 1 == schedule.len();
+                println!(
+                    "  step {:>2}  at {:>9}  {:>3}% on target  then {} {}",
+                    i + 1,
+                    fmt_secs(at),
+                    s.weight,
+                    if last { "bake" } else { "wait" },
+                    fmt_secs(s.wait_seconds)
+                );
+                at += s.wait_seconds;
+            }
+            println!("  total {}", fmt_secs(config.total_seconds()));
+        }
+    }
+}
+
+async fn print_status(app: &Cutover, dep: &Deployment) {
+    println!("deployment {}  {}{}", dep.id, dep.status, if dep.rolled_back { " (rolled back)" } else { "" });
+    println!("  target   {}", dep.target.describe());
+    println!("  config   {} — {}", dep.config.name, dep.config.describe());
+    let split: Vec<String> = dep.traffic_split().iter().map(|(v, w)| format!("{w}% on {v}")).collect();
+    println!("  traffic  {}", split.join(", "));
+    for e in &dep.events {
+        println!(
+            "  {:<20} {:<10} {}",
+            e.name.as_str(),
+            format!("{:?}", e.status),
+            e.detail.clone().unwrap_or_default()
+        );
+    }
+    if let Some(err) = &dep.error {
+        println!("  error    {}: {}", err.code.as_str(), err.message);
+    }
+    if let Ok(log) = app.store.log(&dep.id).await {
+        println!("  log");
+        for l in log.iter().rev().take(10).rev() {
+            println!("    {:>4} {}", l.seq, l.message);
+        }
+    }
+}
+
+fn progress_line(dep: &Deployment, started: u64) -> String {
+    let elapsed = fmt_secs(now_ms().saturating_sub(started) / 1000);
+    let split: Vec<String> = dep.traffic_split().iter().map(|(v, w)| format!("{w}% v{v}")).collect();
+    let steps = dep.schedule().len();
+    let what = match &dep.phase {
+        Phase::Created => "created".to_string(),
+        Phase::Hook { event } => match &dep.hook {
+            Some(h) if h.next_invoke_at.is_none() => format!("{event}: waiting for {} to report", h.function),
+            Some(h) => format!("{event}: running {}", h.function),
+            None => format!("{event}"),
+        },
+        Phase::Shifting { step, .. } => format!("AllowTraffic step {}/{steps}: shifting", step + 1),
+        Phase::Baking { step, until } => {
+            let left = until.saturating_sub(now_ms()).div_ceil(1000);
+            if step + 1 == steps {
+                format!("AllowTraffic step {}/{steps}: baking, done in {}", step + 1, fmt_secs(left))
+            } else {
+                format!("AllowTraffic step {}/{steps}: next shift in {}", step + 1, fmt_secs(left))
+            }
+        }
+        Phase::RollingBack { .. } => "rolling back".to_string(),
+        Phase::Done => {
+            let mut s = dep.status.to_string();
+            if dep.rolled_back {
+                s.push_str(", rolled back");
+            }
+            if let Some(e) = &dep.error {
+                s.push_str(&format!(" — {}: {}", e.code.as_str(), e.message));
+            }
+            s
+        }
+    };
+    format!("[{elapsed:>6}] {}  {}  [{}]", dep.id, what, split.join(" | "))
+}
+
+async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failure> {
+    let appspec = read_input(&args.appspec, "--appspec")?;
+    let req = StartRequest {
+        appspec,
+        config: args.config.clone(),
+        alarms: args.alarms.clone(),
+        no_auto_rollback: args.no_auto_rollback,
+        ignore_firing_alarms: args.ignore_firing_alarms,
+        hook_timeout_seconds: Some(args.hook_timeout_seconds),
+        alarm_poll_seconds: Some(args.alarm_poll_seconds),
+        time_scale: Some(args.time_scale),
+        application: None,
+        group: None,
+    };
+    let json_out = args.out.output == Output::Json;
+    let say = |line: String| {
+        if json_out {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+        }
+    };
+    if !args.local && args.state_machine_arn.is_none() {
+        return Err(Failure {
+            code: EXIT_REFUSED,
+            error_code: "NoDriver".into(),
+            message: "no state machine to run the deployment: pass --local to run it in this process, or set CUTOVER_STATE_MACHINE_ARN (an output of `sam deploy`)".into(),
+        });
+    }
+    if args.local {
+        app.store.ensure_table().await?;
+    }
+    let dep = app.start(&req).await?;
+    let started = now_ms();
+    say(format!(
+        "started {}: {} with {} ({})",
+        dep.id,
+        dep.target.describe(),
+        dep.config.name,
+        dep.config.describe()
+    ));
+    if !args.local {
+        let sdk = cutover_aws::clients::aws_config().await;
+        let sfn = aws_sdk_sfn_client(&sdk);
+        let arn = args.state_machine_arn.clone().unwrap_or_default();
+        let input = json!({"deploymentId": dep.id}).to_string();
+        if let Err(e) = sfn.start_execution().state_machine_arn(&arn).name(&dep.id).input(input).send().await {
+            // Nothing moved yet: stop the recorded deployment so the alias is free again.
+            let _ = app.stop(&dep.id, false, Some("the state machine could not be started".into())).await;
+            return Err(Error::aws("StepFunctions", "StartExecution", &e).into());
+        }
+        if !args.wait {
+            if json_out {
+                println!("{}", dep.summary());
+            }
+            return Ok(EXIT_OK);
+        }
+    }
+    if !args.wait && !args.local {
+        return Ok(EXIT_OK);
+    }
+    let mut last_line = String::new();
+    let mut last_print = 0u64;
+    let end = loop {
+        let (dep, wake) = if args.local {
+            let outcome = app.tick(&dep.id, Observation::default()).await?;
+            (outcome.deployment, outcome.wake_after)
+        } else {
+            let d = app.store.load(&dep.id).await?;
+            let done = d.is_done();
+            (d, if done { None } else { Some(2000) })
+        };
+        let line = progress_line(&dep, started);
+        let key = format!("{:?}{}{:?}", dep.phase, dep.traffic, dep.status);
+        if key != last_line || now_ms() - last_print > 10_000 {
+            say(line);
+            last_line = key;
+            last_print = now_ms();
+        }
+        match wake {
+            None => break dep,
+            Some(ms) => tokio::time::sleep(Duration::from_millis(ms.clamp(10, 2000))).await,
+        }
+        if !args.wait && !args.local {
+            break dep;
+        }
+    };
+    if json_out {
+        println!("{}", end.summary());
+    }
+    Ok(if end.status == DeploymentStatus::Succeeded { EXIT_OK } else { EXIT_ENDED_BADLY })
+}
+
+fn aws_sdk_sfn_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sfn::Client {
+    aws_sdk_sfn::Client::new(sdk)
+}

@@ -1,0 +1,6 @@
+//! The `control` function: see `cutover_aws::functions::control`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    cutover_aws::serve!(cutover_aws::functions::control)
+}

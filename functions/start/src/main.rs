@@ -1,0 +1,6 @@
+//! The `start` function: see `cutover_aws::functions::start`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    cutover_aws::serve!(cutover_aws::functions::start)
+}

@@ -1,0 +1,209 @@
+//! Handlers of the Lambda functions. Each binary in `functions/` is `main` around one of
+//! these; tests call them directly.
+
+use crate::error::{Error, Result};
+use crate::service::{Cutover, StartRequest};
+use cutover_core::model::Observation;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Largest event a function accepts, in bytes of JSON.
+pub const MAX_EVENT_BYTES: usize = 128 * 1024;
+
+/// The shared state of a function: adapters built once, and the state machine to start.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The adapters.
+    pub cutover: Cutover,
+    /// Step Functions client and state machine ARN (`CUTOVER_STATE_MACHINE_ARN`).
+    pub driver: Option<(aws_sdk_sfn::Client, String)>,
+}
+
+/// Builds the app from the environment: call once in `main`, before the runtime loop.
+pub async fn init() -> App {
+    crate::init_tracing();
+    let sdk = crate::clients::aws_config().await;
+    let cutover = crate::clients::build(&sdk, &crate::clients::Settings::from_env());
+    let driver = std::env::var("CUTOVER_STATE_MACHINE_ARN")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|arn| (aws_sdk_sfn::Client::new(&sdk), arn));
+    App { cutover, driver }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(event: Value, what: &str) -> Result<T> {
+    let size = serde_json::to_vec(&event).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > MAX_EVENT_BYTES {
+        return Err(Error::refused("InvalidEvent", format!("{what}: event of {size} bytes is over the {MAX_EVENT_BYTES}-byte limit")));
+    }
+    serde_json::from_value(event).map_err(|e| Error::refused("InvalidEvent", format!("{what}: {e}")))
+}
+
+fn check_id(id: &str) -> Result<()> {
+    let ok = id.len() == 11
+        && id.starts_with("d-")
+        && id[2..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::refused("InvalidDeploymentId", format!("deploymentId: {id:?} is not a deployment id (d- and nine letters or digits)")))
+    }
+}
+
+/// Input of the `advance` function (the Step Functions loop).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvanceInput {
+    /// The deployment.
+    pub deployment_id: String,
+}
+
+/// Output of `advance` and `start`: what the state machine's Choice and Wait states read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvanceOutput {
+    /// The deployment.
+    pub deployment_id: String,
+    /// Its status.
+    pub status: String,
+    /// Whether the loop can end.
+    pub done: bool,
+    /// Seconds for the Wait state (at least 1).
+    pub wait_seconds: u64,
+}
+
+fn advance_output(outcome: &crate::service::TickOutcome) -> AdvanceOutput {
+    AdvanceOutput {
+        deployment_id: outcome.deployment.id.clone(),
+        status: outcome.deployment.status.as_str().to_string(),
+        done: outcome.wake_after.is_none(),
+        wait_seconds: outcome.wake_after.map(|ms| ms.div_ceil(1000).max(1)).unwrap_or(0),
+    }
+}
+
+/// `start`: validates and records a deployment, then starts the state machine on it (the
+/// execution is named after the deployment, so starting twice is harmless).
+pub async fn start(app: &App, event: Value) -> Result<Value> {
+    let req: StartRequest = parse(event, "start")?;
+    let dep = app.cutover.start(&req).await?;
+    if let Some((sfn, arn)) = &app.driver {
+        let input = json!({"deploymentId": dep.id}).to_string();
+        let res = sfn.start_execution().state_machine_arn(arn).name(&dep.id).input(input).send().await;
+        if let Err(e) = res {
+            let already = e.as_service_error().is_some_and(|s| s.is_execution_already_exists());
+            if !already {
+                return Err(Error::aws("StepFunctions", "StartExecution", &e));
+            }
+        }
+    }
+    Ok(json!({"deploymentId": dep.id, "status": dep.status.as_str()}))
+}
+
+/// `advance`: one tick of the Step Functions loop.
+pub async fn advance(app: &App, event: Value) -> Result<AdvanceOutput> {
+    let input: AdvanceInput = parse(event, "advance")?;
+    check_id(&input.deployment_id)?;
+    let outcome = app.cutover.tick(&input.deployment_id, Observation::default()).await?;
+    Ok(advance_output(&outcome))
+}
+
+/// Input of `hook-report`, CodeDeploy's `PutLifecycleEventHookExecutionStatus`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookReportInput {
+    /// The deployment.
+    pub deployment_id: String,
+    /// The id the hook was invoked with.
+    pub lifecycle_event_hook_execution_id: String,
+    /// `Succeeded` or `Failed`.
+    pub status: String,
+}
+
+/// `hook-report`: a hook's verdict, reported later.
+pub async fn hook_report(app: &App, event: Value) -> Result<Value> {
+    let input: HookReportInput = parse(event, "hook-report")?;
+    check_id(&input.deployment_id)?;
+    let outcome = app
+        .cutover
+        .hook_report(&input.deployment_id, &input.lifecycle_event_hook_execution_id, &input.status)
+        .await?;
+    Ok(json!({
+        "deploymentId": outcome.deployment.id,
+        "lifecycleEventHookExecutionId": input.lifecycle_event_hook_execution_id,
+        "status": outcome.deployment.status.as_str(),
+    }))
+}
+
+/// `alarm`: an EventBridge "CloudWatch Alarm State Change" event. Ticks, at once, every
+/// active deployment that watches the alarm when it enters ALARM.
+pub async fn alarm(app: &App, event: Value) -> Result<Value> {
+    let name = event.pointer("/detail/alarmName").and_then(Value::as_str);
+    let state = event.pointer("/detail/state/value").and_then(Value::as_str);
+    let (Some(name), Some(state)) = (name, state) else {
+        return Err(Error::refused(
+            "InvalidEvent",
+            "alarm: expected a CloudWatch Alarm State Change event with detail.alarmName and detail.state.value",
+        ));
+    };
+    if state != "ALARM" {
+        return Ok(json!({"alarmName": name, "state": state, "ticked": []}));
+    }
+    let outcomes = app.cutover.on_alarm(name).await?;
+    let ticked: Vec<Value> = outcomes
+        .iter()
+        .map(|o| json!({"deploymentId": o.deployment.id, "status": o.deployment.status.as_str(), "rolledBack": o.deployment.rolled_back}))
+        .collect();
+    Ok(json!({"alarmName": name, "state": state, "ticked": ticked}))
+}
+
+/// Input of `control`: operator actions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum ControlInput {
+    /// Stop a deployment.
+    #[serde(rename_all = "camelCase")]
+    Stop {
+        /// The deployment.
+        deployment_id: String,
+        /// Put traffic back on the current version.
+        #[serde(default)]
+        rollback: bool,
+    },
+    /// Read a deployment's status.
+    #[serde(rename_all = "camelCase")]
+    Status {
+        /// The deployment.
+        deployment_id: String,
+    },
+    /// List deployments.
+    #[serde(rename_all = "camelCase")]
+    List {
+        /// Only active ones.
+        #[serde(default)]
+        active: bool,
+    },
+}
+
+/// `control`: stop, status and list.
+pub async fn control(app: &App, event: Value) -> Result<Value> {
+    match parse::<ControlInput>(event, "control")? {
+        ControlInput::Stop { deployment_id, rollback } => {
+            check_id(&deployment_id)?;
+            let o = app.cutover.stop(&deployment_id, rollback, Some("stopped through the control function".into())).await?;
+            Ok(o.deployment.summary())
+        }
+        ControlInput::Status { deployment_id } => {
+            check_id(&deployment_id)?;
+            Ok(app.cutover.store.load(&deployment_id).await?.summary())
+        }
+        ControlInput::List { active } => {
+            let list = app.cutover.store.list(active).await?;
+            Ok(Value::Array(list.iter().map(|d| d.summary()).collect()))
+        }
+    }
+}
+
+/// Turns a handler's error into the runtime's error, keeping the message and code.
+pub fn to_runtime_error(e: Error) -> lambda_runtime::Error {
+    format!("{}: {e}", e.code()).into()
+}

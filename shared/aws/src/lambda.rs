@@ -1,0 +1,274 @@
+//! Lambda: the alias traffic router, the pre-flight checks and the hook invoker.
+
+use crate::error::{Error, Result};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{AliasRoutingConfiguration, InvocationType};
+use aws_sdk_lambda::Client;
+use cutover_core::model::{AliasView, HookResponse, LambdaTarget};
+use std::collections::HashMap;
+
+const SVC: &str = "Lambda";
+
+/// Largest hook answer read, in bytes; a bigger one is treated as no verdict.
+pub const MAX_HOOK_ANSWER: usize = 64 * 1024;
+
+/// The alias as read, with the revision to pass back on update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasState {
+    /// What the engine sees.
+    pub view: AliasView,
+    /// Lambda's revision id of the alias.
+    pub revision_id: Option<String>,
+}
+
+/// Moves Lambda aliases and invokes hooks.
+#[derive(Debug, Clone)]
+pub struct LambdaRouter {
+    client: Client,
+}
+
+fn is_not_found<E: aws_sdk_lambda::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ResourceNotFoundException")
+}
+
+impl LambdaRouter {
+    /// A router on a Lambda client.
+    pub fn new(client: Client) -> LambdaRouter {
+        LambdaRouter { client }
+    }
+
+    /// Reads the alias.
+    pub async fn read_alias(&self, target: &LambdaTarget) -> Result<AliasState> {
+        let out = self
+            .client
+            .get_alias()
+            .function_name(&target.function)
+            .name(&target.alias)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SVC, "GetAlias", &e))?;
+        let additional = out
+            .routing_config()
+            .and_then(|r| r.additional_version_weights())
+            .and_then(|m| m.iter().next())
+            .map(|(v, w)| (v.clone(), *w));
+        Ok(AliasState {
+            view: AliasView {
+                version: out.function_version().unwrap_or_default().to_string(),
+                additional,
+            },
+            revision_id: out.revision_id().map(str::to_string),
+        })
+    }
+
+    /// Sets the alias to `weight` % on the target version (absolute, so repeating it is
+    /// harmless). 0 and 100 leave no routing config. The update carries the revision id just
+    /// read, so a concurrent edit makes it fail instead of being overwritten; an alias that
+    /// shows a version outside the deployment is left alone (the next read reports it).
+    pub async fn route(&self, target: &LambdaTarget, weight: u8) -> Result<()> {
+        if weight > 100 {
+            return Err(Error::refused("InvalidWeight", format!("weight {weight} is over 100")));
+        }
+        let now = self.read_alias(target).await?;
+        let ours = |v: &str| v == target.current_version || v == target.target_version;
+        if !ours(&now.view.version) || now.view.additional.as_ref().is_some_and(|(v, _)| !ours(v)) {
+            return Ok(());
+        }
+        let (version, weights): (&str, HashMap<String, f64>) = match weight {
+            0 => (&target.current_version, HashMap::new()),
+            100 => (&target.target_version, HashMap::new()),
+            w => (
+                &target.current_version,
+                HashMap::from([(target.target_version.clone(), f64::from(w) / 100.0)]),
+            ),
+        };
+        let routing = AliasRoutingConfiguration::builder()
+            .set_additional_version_weights(Some(weights))
+            .build();
+        self.client
+            .update_alias()
+            .function_name(&target.function)
+            .name(&target.alias)
+            .function_version(version)
+            .routing_config(routing)
+            .set_revision_id(now.revision_id)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_precondition_failed_exception()) {
+                    Error::Aws {
+                        service: SVC,
+                        operation: "UpdateAlias",
+                        message: format!(
+                            "alias {} was changed by someone else while Cutover updated it",
+                            target.alias
+                        ),
+                        retryable: true,
+                    }
+                } else {
+                    Error::aws(SVC, "UpdateAlias", &e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Checks, before anything changes, that the function and both versions exist (published
+    /// versions, sharing role and dead-letter settings), and that the alias points at the
+    /// current version with no extra weights.
+    pub async fn preflight(&self, target: &LambdaTarget) -> Result<()> {
+        let f = &target.function;
+        let mut versions: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_versions_by_function()
+                .function_name(f)
+                .set_marker(marker.take())
+                .send()
+                .await;
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if e.as_service_error().is_some_and(is_not_found) => {
+                    return Err(Error::refused(
+                        "FunctionNotFound",
+                        format!("Resources[0].Properties.Name: function {f} does not exist in this account and region"),
+                    ))
+                }
+                Err(e) => return Err(Error::aws(SVC, "ListVersionsByFunction", &e)),
+            };
+            for v in page.versions() {
+                if let Some(num) = v.version() {
+                    let dlq = v.dead_letter_config().and_then(|d| d.target_arn()).map(str::to_string);
+                    versions.insert(num.to_string(), (v.role().map(str::to_string), dlq));
+                }
+            }
+            match page.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        let mut published: Vec<u64> = versions.keys().filter_map(|v| v.parse().ok()).collect();
+        published.sort_unstable();
+        let list = if published.is_empty() {
+            "none — publish one with `aws lambda publish-version`".to_string()
+        } else {
+            published.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        };
+        for (field, v) in [("CurrentVersion", &target.current_version), ("TargetVersion", &target.target_version)] {
+            if !versions.contains_key(v.as_str()) {
+                return Err(Error::refused(
+                    "VersionNotFound",
+                    format!("Resources[0].Properties.{field}: version {v} of function {f} does not exist; published versions: {list}"),
+                ));
+            }
+        }
+        let cur = &versions[target.current_version.as_str()];
+        let tgt = &versions[target.target_version.as_str()];
+        if cur.0 != tgt.0 {
+            return Err(Error::refused(
+                "VersionsIncompatible",
+                format!(
+                    "versions {} and {} of {f} use different execution roles ({} vs {}); an alias can only split traffic between versions with the same role",
+                    target.current_version,
+                    target.target_version,
+                    cur.0.as_deref().unwrap_or("none"),
+                    tgt.0.as_deref().unwrap_or("none")
+                ),
+            ));
+        }
+        if cur.1 != tgt.1 {
+            return Err(Error::refused(
+                "VersionsIncompatible",
+                format!(
+                    "versions {} and {} of {f} have different dead-letter queues; an alias can only split traffic between versions with the same DLQ setting",
+                    target.current_version, target.target_version
+                ),
+            ));
+        }
+        let alias = match self.read_alias(target).await {
+            Ok(a) => a.view,
+            Err(Error::Aws { message, .. }) if message.starts_with("ResourceNotFoundException") => {
+                return Err(Error::refused(
+                    "AliasNotFound",
+                    format!(
+                        "Resources[0].Properties.Alias: alias {} does not exist on function {f}; create it on the current version first: aws lambda create-alias --function-name {f} --name {} --function-version {}",
+                        target.alias, target.alias, target.current_version
+                    ),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        if alias.version != target.current_version {
+            return Err(Error::refused(
+                "AliasNotOnCurrentVersion",
+                format!(
+                    "Resources[0].Properties.CurrentVersion: alias {} points at version {}, not {}; set CurrentVersion to {} (or move the alias back) and deploy again",
+                    target.alias, alias.version, target.current_version, alias.version
+                ),
+            ));
+        }
+        if let Some((v, w)) = alias.additional {
+            return Err(Error::refused(
+                "AliasAlreadySplit",
+                format!(
+                    "alias {} already sends {:.1}% of traffic to version {v}; finish or roll back that shift first (aws lambda update-alias --routing-config '{{}}')",
+                    target.alias,
+                    w * 100.0
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that a hook function exists.
+    pub async fn check_hook(&self, field: &str, function: &str) -> Result<()> {
+        match self.client.get_function_configuration().function_name(function).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_not_found) => Err(Error::refused(
+                "HookFunctionNotFound",
+                format!("{field}: hook function {function} does not exist in this account and region"),
+            )),
+            Err(e) => Err(Error::aws(SVC, "GetFunctionConfiguration", &e)),
+        }
+    }
+
+    /// Invokes a hook synchronously and reads its verdict. A function error is a failure;
+    /// an answer that is not a verdict means the hook will report later.
+    pub async fn invoke_hook(&self, function: &str, payload: &serde_json::Value) -> Result<HookResponse> {
+        let body = serde_json::to_vec(payload).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let out = self
+            .client
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(Blob::new(body))
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(is_not_found) => {
+                return Ok(HookResponse::FunctionError(format!("function {function} does not exist")))
+            }
+            Err(e) => {
+                let err = Error::aws(SVC, "Invoke", &e);
+                if err.is_retryable() {
+                    return Err(err);
+                }
+                return Ok(HookResponse::FunctionError(err.to_string()));
+            }
+        };
+        let bytes = out.payload().map(|b| b.as_ref()).unwrap_or_default();
+        if let Some(kind) = out.function_error() {
+            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_string();
+            return Ok(HookResponse::FunctionError(format!("{kind}: {text}")));
+        }
+        if bytes.len() > MAX_HOOK_ANSWER {
+            return Ok(HookResponse::Deferred);
+        }
+        Ok(match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(v) => HookResponse::from_payload(&v),
+            Err(_) => HookResponse::Deferred,
+        })
+    }
+}

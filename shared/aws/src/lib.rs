@@ -1,0 +1,37 @@
+//! Cutover's AWS adapters: the Lambda alias router and hook invoker, the DynamoDB store,
+//! CloudWatch alarms, SNS notifications, and the tick that ties them to the engine.
+#![warn(missing_docs)]
+
+pub mod alarms;
+pub mod clients;
+pub mod error;
+pub mod functions;
+pub mod lambda;
+pub mod notify;
+pub mod service;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use service::{Cutover, StartRequest, TickOutcome};
+
+/// Sets up JSON logs for the functions (level from `RUST_LOG`, default info).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_target(false).without_time().try_init();
+}
+
+/// Runs a function binary: builds the app once, then serves events with `handler`.
+#[macro_export]
+macro_rules! serve {
+    ($handler:path) => {{
+        let app = $crate::functions::init().await;
+        let app = &app;
+        lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+                $handler(app, event.payload).await.map_err($crate::functions::to_runtime_error)
+            },
+        ))
+        .await
+    }};
+}

@@ -1,0 +1,354 @@
+//! The tick and the operations built on it: start, advance, stop, hook reports and alarm
+//! events. Every function binary and the CLI call these.
+//!
+//! A tick loads the deployment (with its version), observes only what the engine asks for,
+//! calls `decide`, executes the traffic actions, saves with a condition on the version and
+//! then publishes notifications. A lost race means another tick won: the caller gets the
+//! stored state back and nothing is applied twice. Every AWS effect is absolute, so a tick
+//! that dies anywhere can simply run again.
+
+use crate::alarms::Alarms;
+use crate::error::{Error, Result};
+use crate::lambda::LambdaRouter;
+use crate::notify::Notifier;
+use crate::store::Store;
+use cutover_core::appspec::{AppSpec, AppSpecResource};
+use cutover_core::config::{ComputePlatform, DeploymentConfig};
+use cutover_core::engine::{self, Action};
+use cutover_core::model::{
+    AlarmState, Deployment, DeploymentOptions, HookReport, LambdaTarget, Observation, Phase,
+    StopRequest,
+};
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Most decisions one tick makes before handing back to the driver.
+pub const MAX_DECISIONS_PER_TICK: u32 = 32;
+/// Largest AppSpec accepted, in bytes.
+pub const MAX_APPSPEC_BYTES: usize = 64 * 1024;
+/// Configuration used when none is given (CodeDeploy's default for Lambda).
+pub const DEFAULT_CONFIG: &str = "CodeDeployDefault.LambdaAllAtOnce";
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// A new CodeDeploy-style deployment id: `d-` and nine upper-case letters and digits.
+pub fn new_deployment_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let tail: String =
+        bytes.iter().take(9).map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    format!("d-{tail}")
+}
+
+/// What starting a deployment needs; the `start` function's input.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartRequest {
+    /// The AppSpec (YAML or JSON text).
+    pub appspec: String,
+    /// Deployment configuration name; CodeDeploy's default when absent.
+    #[serde(default)]
+    pub config: Option<String>,
+    /// CloudWatch alarms to watch.
+    #[serde(default)]
+    pub alarms: Vec<String>,
+    /// Turn off rollback on failure and alarm.
+    #[serde(default)]
+    pub no_auto_rollback: bool,
+    /// Start although a watched alarm is in ALARM; only a new transition counts.
+    #[serde(default)]
+    pub ignore_firing_alarms: bool,
+    /// Hook timeout (default 3600).
+    #[serde(default)]
+    pub hook_timeout_seconds: Option<u64>,
+    /// Alarm poll interval (default 10).
+    #[serde(default)]
+    pub alarm_poll_seconds: Option<u64>,
+    /// Time scale for demos and tests (default 1).
+    #[serde(default)]
+    pub time_scale: Option<f64>,
+    /// Application name for notifications (default: the function name).
+    #[serde(default)]
+    pub application: Option<String>,
+    /// Deployment group name for notifications (default: the alias).
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+/// What a tick leaves behind.
+#[derive(Debug, Clone)]
+pub struct TickOutcome {
+    /// The deployment as stored now.
+    pub deployment: Deployment,
+    /// When to tick again; `None` when done.
+    pub wake_after: Option<u64>,
+}
+
+/// Everything a tick needs: the store and the AWS adapters, built once.
+#[derive(Debug, Clone)]
+pub struct Cutover {
+    /// The DynamoDB table.
+    pub store: Store,
+    /// Lambda router and hook invoker.
+    pub lambda: LambdaRouter,
+    /// CloudWatch alarms.
+    pub alarms: Alarms,
+    /// SNS notifier.
+    pub notifier: Notifier,
+    /// Region, for notifications.
+    pub region: String,
+}
+
+impl Cutover {
+    /// Resolves a configuration name: predefined (CodeDeploy or SAM short names) or custom
+    /// from the table, and checks it is a Lambda configuration.
+    pub async fn resolve_config(&self, name: &str) -> Result<DeploymentConfig> {
+        let config = match DeploymentConfig::predefined(name) {
+            Some(c) => c,
+            None => match self.store.get_config(name).await? {
+                Some(c) => c,
+                None => {
+                    return Err(Error::refused(
+                        "UnknownConfig",
+                        cutover_core::config::ConfigError::unknown_name(name).to_string(),
+                    ))
+                }
+            },
+        };
+        config
+            .check_platform(ComputePlatform::Lambda)
+            .map_err(|e| Error::refused("ConfigPlatformMismatch", format!("--config: {e}")))?;
+        Ok(config)
+    }
+
+    /// Validates a start request against the AppSpec rules and AWS as it is, then records
+    /// the deployment and takes the alias's lock. Nothing in AWS changes here; a refusal
+    /// leaves no trace.
+    pub async fn start(&self, req: &StartRequest) -> Result<Deployment> {
+        if req.appspec.len() > MAX_APPSPEC_BYTES {
+            return Err(Error::refused(
+                "InvalidAppSpec",
+                format!("appspec: {} bytes is over the {MAX_APPSPEC_BYTES}-byte limit", req.appspec.len()),
+            ));
+        }
+        let spec = AppSpec::parse(&req.appspec)
+            .map_err(|e| Error::refused("InvalidAppSpec", e.to_string()))?;
+        let lambda = match &spec.resource {
+            AppSpecResource::Lambda(l) => l.clone(),
+            AppSpecResource::Ecs(_) => {
+                return Err(Error::refused(
+                    "UnsupportedPlatform",
+                    "Resources[0].Type: AWS::ECS::Service deployments are not supported yet; this AppSpec is valid, but only AWS::Lambda::Function can be deployed",
+                ))
+            }
+        };
+        let options = DeploymentOptions {
+            alarms: req.alarms.clone(),
+            auto_rollback: !req.no_auto_rollback,
+            ignore_firing_alarms: req.ignore_firing_alarms,
+            hook_timeout_seconds: req.hook_timeout_seconds.unwrap_or(3600),
+            alarm_poll_seconds: req.alarm_poll_seconds.unwrap_or(10),
+            time_scale: req.time_scale.unwrap_or(1.0),
+            ..DeploymentOptions::default()
+        };
+        options.validate().map_err(|m| Error::refused("InvalidOption", m))?;
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = options.alarms.iter().find(|a| !seen.insert(a.as_str())) {
+            return Err(Error::refused("InvalidOption", format!("--alarm: {dup} is given twice")));
+        }
+        let config = self.resolve_config(req.config.as_deref().unwrap_or(DEFAULT_CONFIG)).await?;
+        let target = LambdaTarget {
+            function: lambda.name.clone(),
+            alias: lambda.alias.clone(),
+            current_version: lambda.current_version.clone(),
+            target_version: lambda.target_version.clone(),
+        };
+        if let Some(active) = self.store.active_on(&target.lock_key()).await? {
+            return Err(Error::InProgress {
+                active,
+                target: format!("{}:{}", target.function, target.alias),
+            });
+        }
+        self.lambda.preflight(&target).await?;
+        for (i, h) in spec.hooks.iter().enumerate() {
+            self.lambda.check_hook(&format!("Hooks[{i}].{}", h.event), &h.function).await?;
+        }
+        let alarms = self.alarms.read(&options.alarms).await?;
+        if let Some(a) = alarms.iter().find(|a| a.state == AlarmState::Missing) {
+            return Err(Error::refused(
+                "AlarmNotFound",
+                format!("--alarm: CloudWatch alarm {} does not exist in this account and region", a.name),
+            ));
+        }
+        let firing: Vec<&str> =
+            alarms.iter().filter(|a| a.state == AlarmState::Alarm).map(|a| a.name.as_str()).collect();
+        if !firing.is_empty() && !options.ignore_firing_alarms {
+            return Err(Error::refused(
+                "AlarmsFiring",
+                format!(
+                    "alarm {} is in ALARM already; fix what it reports first, or deploy the fix with --ignore-firing-alarms (then only a new transition to ALARM stops the deployment)",
+                    firing.join(", ")
+                ),
+            ));
+        }
+        let now = now_ms();
+        let mut dep = Deployment::new_lambda(
+            new_deployment_id(),
+            target,
+            config,
+            spec.hooks.clone(),
+            options,
+            now,
+        );
+        if let Some(a) = &req.application {
+            dep.application = a.clone();
+        }
+        if let Some(g) = &req.group {
+            dep.group = g.clone();
+        }
+        let log = vec![format!(
+            "Created: {} with {} ({})",
+            dep.target.describe(),
+            dep.config.name,
+            dep.config.describe()
+        )];
+        self.store.create(&dep, &log, now).await?;
+        dep.log_seq = log.len() as u64;
+        Ok(dep)
+    }
+
+    async fn observe(&self, dep: &Deployment, now: u64, extra: &Observation) -> Result<Observation> {
+        let need = engine::needs(dep, now);
+        let mut obs = extra.clone();
+        if need.alias {
+            obs.alias = Some(self.lambda.read_alias(&dep.target).await?.view);
+        }
+        if need.alarms {
+            obs.alarms = Some(self.alarms.read(&dep.options.alarms).await?);
+        }
+        if let Some(call) = &need.invoke_hook {
+            if obs.hook_report.is_none() {
+                obs.hook_response = Some(self.lambda.invoke_hook(&call.function, &call.payload).await?);
+            }
+        }
+        Ok(obs)
+    }
+
+    /// Advances a deployment as far as it can go now. `extra` carries an operator's stop or
+    /// a hook report into the first decision.
+    pub async fn tick(&self, id: &str, extra: Observation) -> Result<TickOutcome> {
+        let mut extra = Some(extra);
+        let mut conflicts = 0;
+        let mut decisions = 0;
+        loop {
+            let dep = self.store.load(id).await?;
+            if dep.is_done() {
+                return Ok(TickOutcome { deployment: dep, wake_after: None });
+            }
+            let now = now_ms();
+            let input = extra.clone().unwrap_or_default();
+            let obs = self.observe(&dep, now, &input).await?;
+            let decision = engine::decide(&dep, &obs, now);
+            decisions += 1;
+            for action in &decision.actions {
+                if let Action::Route { weight } = action {
+                    self.lambda.route(&decision.next.target, *weight).await?;
+                }
+            }
+            let unchanged = decision.next == dep && decision.actions.is_empty() && decision.log.is_empty();
+            let saved = if unchanged {
+                dep
+            } else {
+                match self.store.save(&decision.next, &decision.log, now).await {
+                    Ok(saved) => saved,
+                    Err(Error::Conflict(_)) => {
+                        conflicts += 1;
+                        let carrying = extra.as_ref().is_some_and(|e| e != &Observation::default());
+                        if carrying && conflicts < 5 {
+                            continue;
+                        }
+                        let deployment = self.store.load(id).await?;
+                        let wake_after = if deployment.is_done() { None } else { Some(0) };
+                        return Ok(TickOutcome { deployment, wake_after });
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            extra = None;
+            for action in &decision.actions {
+                if let Action::Notify(kind) = action {
+                    if let Err(e) = self.notifier.publish(*kind, &saved, &self.region).await {
+                        tracing::warn!(deployment = %saved.id, error = %e, "notification not sent");
+                    }
+                }
+            }
+            match decision.wake_after {
+                Some(0) if decisions < MAX_DECISIONS_PER_TICK => continue,
+                wake_after => return Ok(TickOutcome { deployment: saved, wake_after }),
+            }
+        }
+    }
+
+    /// Stops a deployment, rolling back when asked.
+    pub async fn stop(&self, id: &str, rollback: bool, reason: Option<String>) -> Result<TickOutcome> {
+        let dep = self.store.load(id).await?;
+        if dep.status.is_terminal() {
+            return Err(Error::refused(
+                "DeploymentAlreadyCompleted",
+                format!("deployment {id} already ended ({}); nothing to stop", dep.status),
+            ));
+        }
+        let obs = Observation { stop: Some(StopRequest { rollback, reason }), ..Default::default() };
+        self.tick(id, obs).await
+    }
+
+    /// Accepts a hook's verdict reported later (CodeDeploy's
+    /// `PutLifecycleEventHookExecutionStatus`). Only the pending execution id of that
+    /// deployment is accepted, once.
+    pub async fn hook_report(&self, id: &str, execution_id: &str, status: &str) -> Result<TickOutcome> {
+        let succeeded = match status {
+            "Succeeded" | "SUCCEEDED" => true,
+            "Failed" | "FAILED" => false,
+            other => {
+                return Err(Error::HookReport(format!(
+                    "status: {other:?} is not a verdict; use Succeeded or Failed"
+                )))
+            }
+        };
+        let dep = self.store.load(id).await?;
+        let pending = match (&dep.phase, &dep.hook) {
+            (Phase::Hook { .. }, Some(h)) => Some(h),
+            _ => None,
+        };
+        match pending {
+            Some(h) if h.execution_id == execution_id => {}
+            _ => {
+                let done_event = cutover_core::LifecycleEvent::ALL
+                    .iter()
+                    .any(|e| engine::execution_id(&dep, *e) == execution_id);
+                return Err(Error::HookReport(if done_event {
+                    format!("LifecycleEventAlreadyCompleted: the lifecycle event of {execution_id} is not waiting for a verdict")
+                } else {
+                    format!("InvalidLifecycleEventHookExecutionId: {execution_id} is not a hook execution of deployment {id}")
+                }));
+            }
+        }
+        let obs = Observation {
+            hook_report: Some(HookReport { execution_id: execution_id.to_string(), succeeded }),
+            ..Default::default()
+        };
+        self.tick(id, obs).await
+    }
+
+    /// Ticks, at once, every active deployment that watches `alarm`.
+    pub async fn on_alarm(&self, alarm: &str) -> Result<Vec<TickOutcome>> {
+        let mut out = Vec::new();
+        for id in self.store.watching(alarm).await? {
+            out.push(self.tick(&id, Observation::default()).await?);
+        }
+        Ok(out)
+    }
+}

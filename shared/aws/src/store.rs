@@ -1,0 +1,468 @@
+//! The DynamoDB store: one table holding deployments, their event logs, target locks,
+//! alarm watches and custom configurations.
+//!
+//! | item | pk / sk |
+//! |---|---|
+//! | deployment | `DEP#<id>` / `STATE` (`ver` for optimistic locking, `doc` the JSON record) |
+//! | event log | `DEP#<id>` / `EVT#<seq:08>` (written with `attribute_not_exists`) |
+//! | target lock | `LOCK#<target>` / `LOCK` (holds the active deployment id) |
+//! | alarm watch | `ALARM#<name>` / `DEP#<id>` (exists while the deployment is active) |
+//! | custom config | `CONFIG#<name>` / `CONFIG` |
+//!
+//! Alarm watches are the sparse index the `alarm` function queries: it finds the active
+//! deployments that watch an alarm with one `Query`, without scanning history.
+
+use crate::error::{Error, Result};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
+    ScalarAttributeType, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use cutover_core::config::DeploymentConfig;
+use cutover_core::model::Deployment;
+use std::collections::HashMap;
+
+const SVC: &str = "DynamoDB";
+
+/// A deployment with its event log, as `cutover status` shows it.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// Sequence number.
+    pub seq: u64,
+    /// When it was written (ms since epoch).
+    pub at: u64,
+    /// The line.
+    pub message: String,
+}
+
+/// The DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn dep_pk(id: &str) -> String {
+    format!("DEP#{id}")
+}
+
+fn built<T>(r: std::result::Result<T, aws_smithy_types::error::operation::BuildError>) -> Result<T> {
+    r.map_err(|e| Error::Corrupt(format!("request could not be built: {e}")))
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, key: &str) -> Result<&'a str> {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| Error::Corrupt(format!("attribute {key} missing")))
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> Result<u64> {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::Corrupt(format!("attribute {key} missing")))
+}
+
+fn conditional_failed(reasons: &[aws_sdk_dynamodb::types::CancellationReason]) -> Vec<bool> {
+    reasons.iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect()
+}
+
+impl Store {
+    /// A store on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Store {
+        Store { client, table: table.into() }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (on-demand billing, `pk`/`sk` keys) if it does not exist.
+    pub async fn ensure_table(&self) -> Result<()> {
+        match self.client.describe_table().table_name(&self.table).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(Error::aws(SVC, "DescribeTable", &e)),
+        }
+        let attr = |name: &str| {
+            built(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build(),
+            )
+        };
+        let key = |name: &str, kt: KeyType| {
+            built(KeySchemaElement::builder().attribute_name(name).key_type(kt).build())
+        };
+        let res = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
+            Err(e) => Err(Error::aws(SVC, "CreateTable", &e)),
+        }
+    }
+
+    fn state_item(&self, dep: &Deployment) -> Result<HashMap<String, AttributeValue>> {
+        let doc = serde_json::to_string(dep).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let mut item = HashMap::new();
+        item.insert("pk".into(), s(dep_pk(&dep.id)));
+        item.insert("sk".into(), s("STATE"));
+        item.insert("ver".into(), n(dep.ver));
+        item.insert("status".into(), s(dep.status.as_str()));
+        item.insert("target".into(), s(dep.target.lock_key()));
+        item.insert("createdAt".into(), n(dep.created_at));
+        item.insert("doc".into(), s(doc));
+        if !dep.is_done() {
+            item.insert("active".into(), s("1"));
+        }
+        Ok(item)
+    }
+
+    fn log_puts(&self, dep: &Deployment, first_seq: u64, lines: &[String], at: u64) -> Result<Vec<TransactWriteItem>> {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let seq = first_seq + i as u64;
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(dep_pk(&dep.id)))
+                    .item("sk", s(format!("EVT#{seq:08}")))
+                    .item("at", n(at))
+                    .item("message", s(line.clone()))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build();
+                Ok(TransactWriteItem::builder().put(built(put)?).build())
+            })
+            .collect()
+    }
+
+    fn watch_items(&self, dep: &Deployment, add: bool) -> Result<Vec<TransactWriteItem>> {
+        dep.options
+            .alarms
+            .iter()
+            .map(|alarm| {
+                let pk = s(format!("ALARM#{alarm}"));
+                let sk = s(dep_pk(&dep.id));
+                Ok(if add {
+                    let put = Put::builder()
+                        .table_name(&self.table)
+                        .item("pk", pk)
+                        .item("sk", sk)
+                        .item("deploymentId", s(dep.id.clone()))
+                        .build();
+                    TransactWriteItem::builder().put(built(put)?).build()
+                } else {
+                    let del = Delete::builder().table_name(&self.table).key("pk", pk).key("sk", sk).build();
+                    TransactWriteItem::builder().delete(built(del)?).build()
+                })
+            })
+            .collect()
+    }
+
+    /// Records a new deployment and takes the target's lock, atomically. Refuses with
+    /// [`Error::InProgress`] (naming the active deployment) when the target is locked.
+    pub async fn create(&self, dep: &Deployment, log: &[String], at: u64) -> Result<()> {
+        let lock_pk = format!("LOCK#{}", dep.target.lock_key());
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(self.state_item(dep)?))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .item("pk", s(lock_pk.clone()))
+                        .item("sk", s("LOCK"))
+                        .item("deploymentId", s(dep.id.clone()))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build(),
+        ];
+        items.extend(self.watch_items(dep, true)?);
+        items.extend(self.log_puts(dep, 0, log, at)?);
+        let res = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let failed = e
+                    .as_service_error()
+                    .and_then(|se| match se {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                            Some(conditional_failed(c.cancellation_reasons()))
+                        }
+                        _ => None,
+                    });
+                match failed {
+                    Some(f) if f.get(1) == Some(&true) => {
+                        let active = self.lock_holder(&lock_pk).await?.unwrap_or_else(|| "?".into());
+                        Err(Error::InProgress {
+                            active,
+                            target: format!("{}:{}", dep.target.function, dep.target.alias),
+                        })
+                    }
+                    Some(f) if f.first() == Some(&true) => Err(Error::Conflict(dep.id.clone())),
+                    _ => Err(Error::aws(SVC, "TransactWriteItems", &e)),
+                }
+            }
+        }
+    }
+
+    async fn lock_holder(&self, lock_pk: &str) -> Result<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(lock_pk))
+            .key("sk", s("LOCK"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SVC, "GetItem", &e))?;
+        Ok(out.item().and_then(|i| get_s(i, "deploymentId").ok()).map(str::to_string))
+    }
+
+    /// The deployment active on a target, if any.
+    pub async fn active_on(&self, lock_key: &str) -> Result<Option<String>> {
+        self.lock_holder(&format!("LOCK#{lock_key}")).await
+    }
+
+    /// Loads a deployment with its current version.
+    pub async fn load(&self, id: &str) -> Result<Deployment> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(dep_pk(id)))
+            .key("sk", s("STATE"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SVC, "GetItem", &e))?;
+        let item = out.item().ok_or_else(|| Error::NotFound(id.to_string()))?;
+        Self::parse_state(item)
+    }
+
+    fn parse_state(item: &HashMap<String, AttributeValue>) -> Result<Deployment> {
+        let mut dep: Deployment = serde_json::from_str(get_s(item, "doc")?)
+            .map_err(|e| Error::Corrupt(format!("deployment record: {e}")))?;
+        dep.ver = get_n(item, "ver")?;
+        Ok(dep)
+    }
+
+    /// Saves `next` if the stored version is still `next.ver`, appending `log` to the event
+    /// log, and releases the lock and alarm watches when the deployment is done — all in one
+    /// transaction. Returns the saved deployment (with its new version); a lost race is
+    /// [`Error::Conflict`].
+    pub async fn save(&self, next: &Deployment, log: &[String], at: u64) -> Result<Deployment> {
+        let expected = next.ver;
+        let mut saved = next.clone();
+        saved.ver = expected + 1;
+        let first_seq = saved.log_seq;
+        saved.log_seq += log.len() as u64;
+        let mut items = vec![TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(self.state_item(&saved)?))
+                    .condition_expression("ver = :expected")
+                    .expression_attribute_values(":expected", n(expected))
+                    .build(),
+            )?)
+            .build()];
+        if saved.is_done() {
+            let del = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(format!("LOCK#{}", saved.target.lock_key())))
+                .key("sk", s("LOCK"))
+                .condition_expression("attribute_not_exists(pk) OR deploymentId = :id")
+                .expression_attribute_values(":id", s(saved.id.clone()))
+                .build();
+            items.push(TransactWriteItem::builder().delete(built(del)?).build());
+            items.extend(self.watch_items(&saved, false)?);
+        }
+        items.extend(self.log_puts(&saved, first_seq, log, at)?);
+        let res = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match res {
+            Ok(_) => Ok(saved),
+            Err(e) => {
+                let cancelled = e.as_service_error().is_some_and(|se| {
+                    matches!(se, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_))
+                });
+                if cancelled {
+                    Err(Error::Conflict(saved.id.clone()))
+                } else {
+                    Err(Error::aws(SVC, "TransactWriteItems", &e))
+                }
+            }
+        }
+    }
+
+    /// The event log of a deployment, oldest first.
+    pub async fn log(&self, id: &str) -> Result<Vec<LogEntry>> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
+                .expression_attribute_values(":pk", s(dep_pk(id)))
+                .expression_attribute_values(":evt", s("EVT#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::aws(SVC, "Query", &e))?;
+            for item in page.items() {
+                let sk = get_s(item, "sk")?;
+                out.push(LogEntry {
+                    seq: sk.trim_start_matches("EVT#").parse().unwrap_or(0),
+                    at: get_n(item, "at").unwrap_or(0),
+                    message: get_s(item, "message")?.to_string(),
+                });
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ids of the active deployments that watch `alarm`.
+    pub async fn watching(&self, alarm: &str) -> Result<Vec<String>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("ALARM#{alarm}")))
+            .send()
+            .await
+            .map_err(|e| Error::aws(SVC, "Query", &e))?;
+        out.items().iter().map(|i| get_s(i, "deploymentId").map(str::to_string)).collect()
+    }
+
+    /// Every deployment (or only the active ones), newest first.
+    pub async fn list(&self, active_only: bool) -> Result<Vec<Deployment>> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let mut req = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(if active_only {
+                    "sk = :state AND attribute_exists(active)"
+                } else {
+                    "sk = :state"
+                })
+                .expression_attribute_values(":state", s("STATE"))
+                .set_exclusive_start_key(start.take());
+            req = req.consistent_read(true);
+            let page = req.send().await.map_err(|e| Error::aws(SVC, "Scan", &e))?;
+            for item in page.items() {
+                out.push(Self::parse_state(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    /// Stores a custom configuration (replacing one of the same name).
+    pub async fn put_config(&self, config: &DeploymentConfig) -> Result<()> {
+        let doc = serde_json::to_string(&config.to_document()).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("CONFIG#{}", config.name)))
+            .item("sk", s("CONFIG"))
+            .item("doc", s(doc))
+            .send()
+            .await
+            .map_err(|e| Error::aws(SVC, "PutItem", &e))?;
+        Ok(())
+    }
+
+    /// A stored custom configuration.
+    pub async fn get_config(&self, name: &str) -> Result<Option<DeploymentConfig>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("CONFIG#{name}")))
+            .key("sk", s("CONFIG"))
+            .send()
+            .await
+            .map_err(|e| Error::aws(SVC, "GetItem", &e))?;
+        match out.item() {
+            None => Ok(None),
+            Some(item) => DeploymentConfig::parse_document(get_s(item, "doc")?)
+                .map(Some)
+                .map_err(|e| Error::Corrupt(format!("config {name}: {e}"))),
+        }
+    }
+
+    /// Every stored custom configuration, by name.
+    pub async fn list_configs(&self) -> Result<Vec<DeploymentConfig>> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :c")
+                .expression_attribute_values(":c", s("CONFIG"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::aws(SVC, "Scan", &e))?;
+            for item in page.items() {
+                let doc = get_s(item, "doc")?;
+                out.push(
+                    DeploymentConfig::parse_document(doc).map_err(|e| Error::Corrupt(e.to_string()))?,
+                );
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}

@@ -1,0 +1,139 @@
+//! Test support: starts the local AWS emulator (moto with the CloudWatch CBOR bridge, from
+//! `scripts/`) once per test binary on a free loopback port, seeds resources in it, and
+//! builds real SDK clients that talk to it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+/// Region used in every test.
+pub const REGION: &str = "us-east-1";
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+/// The emulator's Python (installed by `scripts/install-emulator`).
+pub fn python() -> PathBuf {
+    repo().join(".venv/bin/python")
+}
+
+/// A running emulator.
+pub struct Emulator {
+    /// Its base URL.
+    pub url: String,
+    _child: Mutex<Child>,
+}
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+
+/// The emulator for this test binary, started on first use.
+pub fn emulator() -> &'static Emulator {
+    EMULATOR.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(repo().join("scripts/install-emulator"))
+            .status()
+            .expect("run scripts/install-emulator");
+        assert!(status.success(), "scripts/install-emulator failed");
+        let mut child = Command::new(python())
+            .arg(repo().join("scripts/emulator.py"))
+            .args(["serve", "--port", "0", "--exit-with-parent", &std::process::id().to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let stdout = child.stdout.take().expect("emulator stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read READY line");
+        let url = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("emulator did not start: {line:?}"))
+            .to_string();
+        Emulator { url, _child: Mutex::new(child) }
+    })
+}
+
+/// SDK configuration pointing at the emulator, with dummy credentials.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let emu = emulator();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&emu.url)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// Environment variables for a `cutover` process talking to the emulator.
+pub fn aws_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", emulator().url.clone()),
+        ("AWS_REGION", REGION.to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+    ]
+}
+
+/// Runs `scripts/emulator.py seed ...` against the emulator and returns its JSON output.
+pub fn seed(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(repo().join("scripts/emulator.py"))
+        .arg("seed")
+        .args(args)
+        .args(["--url", &emulator().url])
+        .output()
+        .expect("run seed");
+    assert!(
+        out.status.success(),
+        "seed {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// A unique name for this test's resources.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{}", std::process::id(), t % 100_000)
+}
+
+/// Creates a function with `versions` published versions and an alias `live` on version 1.
+pub fn seed_function(name: &str, versions: u32) {
+    seed(&["lambda", "--name", name, "--versions", &versions.to_string(), "--alias", "live"]);
+}
+
+/// A Lambda AppSpec for `function`'s alias `live`, 1 → 2, with optional hooks.
+pub fn appspec(function: &str, before: Option<&str>, after: Option<&str>) -> String {
+    let mut s = format!(
+        "version: 0.0\nResources:\n  - app:\n      Type: AWS::Lambda::Function\n      Properties:\n        Name: \"{function}\"\n        Alias: \"live\"\n        CurrentVersion: \"1\"\n        TargetVersion: \"2\"\n"
+    );
+    if before.is_some() || after.is_some() {
+        s.push_str("Hooks:\n");
+    }
+    if let Some(b) = before {
+        s.push_str(&format!("  - BeforeAllowTraffic: \"{b}\"\n"));
+    }
+    if let Some(a) = after {
+        s.push_str(&format!("  - AfterAllowTraffic: \"{a}\"\n"));
+    }
+    s
+}
+
+/// Serialises the tests that queue hook answers: the emulator keeps one queue of Lambda
+/// results for every function.
+pub async fn hook_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
