@@ -1080,8 +1080,9 @@ impl TextError {
     }
 }
 
-/// Parses a JSON or YAML text (at most [`MAX_DOCUMENT_BYTES`]) into a JSON value. JSON is
-/// tried first (for its messages) and rejects duplicate keys, as YAML does.
+/// Parses a JSON or YAML text (at most [`MAX_DOCUMENT_BYTES`]) into a JSON value. A text
+/// starting with `{` or `[` is JSON (with serde_json's messages, and duplicate keys
+/// rejected as YAML does); anything else is YAML.
 pub(crate) fn parse_text(text: &str) -> Result<Value, TextError> {
     if text.len() > MAX_DOCUMENT_BYTES {
         return Err(TextError::syntax(format!(
@@ -1092,20 +1093,17 @@ pub(crate) fn parse_text(text: &str) -> Result<Value, TextError> {
     if text.trim().is_empty() {
         return Err(TextError::syntax("is empty".to_string()));
     }
-    let json_error = match serde_json::from_str::<StrictJson>(text) {
-        Ok(StrictJson(v)) => return Ok(v),
-        Err(e) => e,
-    };
+    // A text that starts like JSON is read as JSON only: YAML would accept many broken JSON
+    // texts (a missing value becomes null) and hide the mistake.
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        return serde_json::from_str::<StrictJson>(text)
+            .map(|StrictJson(v)| v)
+            .map_err(|e| TextError::syntax(format!("is not valid JSON: {e}")));
+    }
     match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
         Ok(yaml) => yaml_to_json(&yaml, ""),
-        Err(yaml_error) => {
-            let trimmed = text.trim_start();
-            if trimmed.starts_with('{') || trimmed.starts_with('[') {
-                Err(TextError::syntax(format!("is not valid JSON: {json_error}")))
-            } else {
-                Err(TextError::syntax(format!("is not valid YAML: {yaml_error}")))
-            }
-        }
+        Err(e) => Err(TextError::syntax(format!("is not valid YAML: {e}"))),
     }
 }
 
@@ -1508,7 +1506,7 @@ mod tests {
 
     #[test]
     fn name_rules() {
-        let mut c = canary(10, 5);
+        let mut c = canary(10, 7);
         for (name, needle) in [
             ("", "is required"),
             ("my config", "' '"),
@@ -1757,7 +1755,7 @@ mod tests {
         let e = doc_error("{\"deploymentConfigName\": \"X\",\n  \"trafficRoutingConfig\": }");
         let ConfigError::Syntax { message } = &e else { panic!("{e:?}") };
         assert!(message.contains("not valid JSON") && message.contains("line 2"), "{message}");
-        let e = doc_error("deploymentConfigName: X\n  trafficRoutingConfig: [\n");
+        let e = doc_error("deploymentConfigName: X\ntrafficRoutingConfig: [\n");
         let ConfigError::Syntax { message } = &e else { panic!("{e:?}") };
         assert!(message.contains("not valid YAML") && message.contains("line"), "{message}");
         let e = doc_error(r#"{"deploymentConfigName": "X", "deploymentConfigName": "Y"}"#);

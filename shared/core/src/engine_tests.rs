@@ -109,7 +109,7 @@ fn failing_before_hook_fails_without_touching_the_alias() {
     assert_eq!(end.status, DeploymentStatus::Failed);
     assert!(world.weights.is_empty(), "alias must not be touched");
     assert!(!end.rolled_back);
-    let err = end.error.unwrap();
+    let err = end.error.clone().unwrap();
     assert_eq!(err.code, ErrorCode::HookExecutionFailure);
     assert!(err.message.contains("smoke test failed"), "{}", err.message);
     assert_eq!(status_of(&end, LifecycleEvent::AllowTraffic), EventStatus::Skipped);
