@@ -140,9 +140,9 @@ def configure_moto() -> None:
         # for a missing function, version or alias, as AWS does.
         fn = self.get_function(function_name, qualifier)
         response_headers["x-amz-executed-version"] = str(fn.version)
-        if self.lambda_simple_results_queue:
+        try:
             result: Any = self.lambda_simple_results_queue.pop(0)
-        else:
+        except IndexError:
             result = body or "Simple Lambda happy path OK"  # moto's default: echo
         if isinstance(result, bytes):
             result = result.decode("utf-8")
@@ -153,8 +153,7 @@ def configure_moto() -> None:
                 envelope = None
             if isinstance(envelope, dict) and FUNCTION_ERROR_KEY in envelope:
                 response_headers["x-amz-function-error"] = str(envelope[FUNCTION_ERROR_KEY])
-                payload = envelope.get("payload", {})
-                result = payload if isinstance(payload, str) else json.dumps(payload)
+                result = json.dumps(envelope.get("payload", {}))
         return result.encode("utf-8")
 
     LambdaResponse.invoke = invoke_response  # type: ignore[method-assign]
@@ -303,7 +302,10 @@ class EmulatorApp:
         raw = environ["wsgi.input"].read(length) if length else b""
         if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":  # PutMetricData may be compressed
             raw = gzip.decompress(raw)
-        params = cbor2.loads(raw) if raw else {}
+        try:
+            params = cbor2.loads(raw) if raw else {}
+        except (cbor2.CBORDecodeError, ValueError) as exc:
+            return self.cbor_error(400, "SerializationException", f"malformed CBOR request: {exc}")
         data = json.dumps(cbor_to_json(params)).encode("utf-8")
 
         inner = dict(environ)
@@ -366,6 +368,42 @@ class EmulatorApp:
 # --------------------------------------------------------------------------
 
 
+# One cheap read per service Cutover uses: (SigV4 signing name, method, path,
+# content type, X-Amz-Target, body).
+PREWARM_REQUESTS = (
+    ("lambda", "GET", "/2015-03-31/functions/", None, None, b""),
+    ("dynamodb", "POST", "/", "application/x-amz-json-1.0", "DynamoDB_20120810.ListTables", b"{}"),
+    ("sns", "POST", "/", "application/x-www-form-urlencoded", None, b"Action=ListTopics&Version=2010-03-31"),
+    ("iam", "POST", "/", "application/x-www-form-urlencoded", None, b"Action=ListRoles&Version=2010-05-08"),
+    ("monitoring", "POST", "/service/GraniteServiceVersion20100801/operation/DescribeAlarms", "application/cbor", None, b"\xa0"),
+)
+
+
+def prewarm(app: Any) -> None:
+    """Serve one read request per service in-process before announcing READY.
+    moto builds each service's app, routing map and backend on first use
+    (about 0.5 s for Lambda alone); this moves that cost into startup, so
+    the first SDK call of a test is as fast as the others."""
+    from werkzeug.test import EnvironBuilder
+
+    for signing_name, method, path, content_type, target, body in PREWARM_REQUESTS:
+        headers = {
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20000101/{REGION}/{signing_name}/aws4_request, "
+            "SignedHeaders=host, Signature=0"
+        }
+        if target:
+            headers["X-Amz-Target"] = target
+        environ = EnvironBuilder(
+            path=path, method=method, headers=headers, data=body, content_type=content_type, base_url="http://127.0.0.1/"
+        ).get_environ()
+        try:
+            status, _, _ = call_wsgi(app, environ)
+        except Exception as exc:  # only a speed-up: never fatal
+            status = repr(exc)
+        if status != 200:
+            print(f"emulator.py: prewarm {signing_name}: {status}", file=sys.stderr)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -383,6 +421,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     moto_app = DomainDispatcherApplication(create_backend_app)
     configure_moto()
     app = EmulatorApp(moto_app)
+    prewarm(app)
 
     # make_server is what werkzeug's run_simple uses; calling it directly lets
     # us learn the port (for --port 0) and announce readiness after bind+listen.
@@ -501,9 +540,15 @@ def seed_function(url: str, name: str, versions: int, alias: str | None, alias_v
     if alias:
         target = alias_version or (published[0] if published else "$LATEST")
         try:
+            lam.get_alias(FunctionName=name, Name=alias)
+            alias_arn = lam.update_alias(
+                FunctionName=name,
+                Name=alias,
+                FunctionVersion=target,
+                RoutingConfig={"AdditionalVersionWeights": {}},  # drop any weights left from before
+            )["AliasArn"]
+        except lam.exceptions.ResourceNotFoundException:
             alias_arn = lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=target)["AliasArn"]
-        except lam.exceptions.ResourceConflictException:
-            alias_arn = lam.update_alias(FunctionName=name, Name=alias, FunctionVersion=target)["AliasArn"]
         result.update(alias=alias_arn, aliasName=alias, aliasVersion=target)
     return result
 

@@ -207,3 +207,53 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
 pub fn to_runtime_error(e: Error) -> lambda_runtime::Error {
     format!("{}: {e}", e.code()).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T: Serialize + for<'de> Deserialize<'de>>(text: &str) -> T {
+        let value: Value = serde_json::from_str(text).expect("fixture is JSON");
+        let parsed: T = parse(value.clone(), "fixture").expect("fixture parses");
+        let again: T = serde_json::from_value(serde_json::to_value(&parsed).unwrap()).unwrap();
+        assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(&parsed).unwrap());
+        parsed
+    }
+
+    #[test]
+    fn fixtures_parse_into_the_function_inputs() {
+        let start: StartRequest = round_trip(include_str!("../../../events/start.json"));
+        assert_eq!(start.config.as_deref(), Some("CodeDeployDefault.LambdaCanary10Percent5Minutes"));
+        let spec = cutover_core::appspec::AppSpec::parse(&start.appspec).expect("fixture AppSpec is valid");
+        assert_eq!(spec.hooks.len(), 2);
+        let adv: AdvanceInput = round_trip(include_str!("../../../events/advance.json"));
+        check_id(&adv.deployment_id).unwrap();
+        let rep: HookReportInput = round_trip(include_str!("../../../events/hook-report.json"));
+        assert_eq!(rep.status, "Succeeded");
+        for text in [
+            include_str!("../../../events/control-stop.json"),
+            include_str!("../../../events/control-status.json"),
+            include_str!("../../../events/control-list.json"),
+        ] {
+            let _: ControlInput = round_trip(text);
+        }
+        let alarm: Value = serde_json::from_str(include_str!("../../../events/alarm.json")).unwrap();
+        assert_eq!(alarm.pointer("/detail/state/value").and_then(Value::as_str), Some("ALARM"));
+        let hook: Value = serde_json::from_str(include_str!("../../../events/hook-invocation.json")).unwrap();
+        for key in ["DeploymentId", "LifecycleEventHookExecutionId", "CurrentVersion", "TargetVersion", "TrafficWeight"] {
+            assert!(hook.get(key).is_some(), "{key}");
+        }
+    }
+
+    #[test]
+    fn hostile_events_are_refused() {
+        let big = json!({"deploymentId": "d-AAAAAAAAA", "pad": "x".repeat(MAX_EVENT_BYTES)});
+        assert_eq!(parse::<Value>(big, "advance").unwrap_err().code(), "InvalidEvent");
+        let unknown = json!({"appspec": "x", "surprise": true});
+        assert!(parse::<StartRequest>(unknown, "start").unwrap_err().to_string().contains("surprise"));
+        for bad in ["", "d-", "d-abcdefghi", "d-AAAAAAAAAA", "../../etc", "d-AAAA#AAAA"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+        check_id("d-7Q2K9X4MB").unwrap();
+    }
+}

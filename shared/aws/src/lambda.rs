@@ -272,3 +272,72 @@ impl LambdaRouter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_lambda::operation::get_alias::GetAliasOutput;
+    use aws_sdk_lambda::operation::update_alias::{UpdateAliasError, UpdateAliasOutput};
+    use aws_sdk_lambda::types::error::{PreconditionFailedException, TooManyRequestsException};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn target() -> LambdaTarget {
+        LambdaTarget {
+            function: "orders".into(),
+            alias: "live".into(),
+            current_version: "1".into(),
+            target_version: "2".into(),
+        }
+    }
+
+    fn alias_on(version: &str, revision: &str) -> GetAliasOutput {
+        GetAliasOutput::builder().function_version(version).revision_id(revision).build()
+    }
+
+    #[tokio::test]
+    async fn update_carries_the_revision_read_and_reports_a_concurrent_edit() {
+        let get = mock!(aws_sdk_lambda::Client::get_alias).then_output(|| alias_on("1", "rev-7"));
+        let update = mock!(aws_sdk_lambda::Client::update_alias)
+            .match_requests(|r| r.revision_id() == Some("rev-7"))
+            .then_error(|| {
+                UpdateAliasError::PreconditionFailedException(
+                    PreconditionFailedException::builder().message("revision changed").build(),
+                )
+            });
+        let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &update]);
+        let err = LambdaRouter::new(client).route(&target(), 10).await.unwrap_err();
+        assert_eq!(update.num_calls(), 1);
+        assert!(err.is_retryable());
+        assert!(err.to_string().contains("changed by someone else"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_foreign_alias_is_not_overwritten() {
+        let get = mock!(aws_sdk_lambda::Client::get_alias).then_output(|| alias_on("5", "rev-1"));
+        let update = mock!(aws_sdk_lambda::Client::update_alias)
+            .then_output(|| UpdateAliasOutput::builder().build());
+        let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &update]);
+        LambdaRouter::new(client).route(&target(), 0).await.unwrap();
+        assert_eq!(update.num_calls(), 0, "an alias on version 5 belongs to someone else");
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retryable() {
+        let get = mock!(aws_sdk_lambda::Client::get_alias).then_error(|| {
+            aws_sdk_lambda::operation::get_alias::GetAliasError::TooManyRequestsException(
+                TooManyRequestsException::builder()
+                    .message("Rate exceeded")
+                    // What the deserializer records from the response's error code.
+                    .meta(
+                        aws_smithy_types::error::ErrorMetadata::builder()
+                            .code("TooManyRequestsException")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get]);
+        let err = LambdaRouter::new(client).read_alias(&target()).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+    }
+}

@@ -146,7 +146,10 @@ impl AppSpec {
                 Some(p) if !p.is_empty() => p,
                 _ => "AppSpec".to_string(),
             };
-            AppSpecErrors(vec![AppSpecError { path, message: e.message }])
+            AppSpecErrors(vec![AppSpecError {
+                path,
+                message: e.message,
+            }])
         })?;
         let mut walker = Walker { errors: Vec::new() };
         let result = walker.root(&value);
@@ -171,7 +174,10 @@ impl AppSpec {
 
     /// Function name of the hook for that event.
     pub fn hook(&self, event: LifecycleEvent) -> Option<&str> {
-        self.hooks.iter().find(|h| h.event == event).map(|h| h.function.as_str())
+        self.hooks
+            .iter()
+            .find(|h| h.event == event)
+            .map(|h| h.function.as_str())
     }
 
     /// The resource's logical name.
@@ -263,8 +269,11 @@ impl AppSpec {
         doc.insert("version".into(), json!(0.0));
         doc.insert("Resources".into(), json!([Value::Object(resource)]));
         if !self.hooks.is_empty() {
-            let hooks: Vec<Value> =
-                self.hooks.iter().map(|h| json!({ h.event.as_str(): h.function })).collect();
+            let hooks: Vec<Value> = self
+                .hooks
+                .iter()
+                .map(|h| json!({ h.event.as_str(): h.function }))
+                .collect();
             doc.insert("Hooks".into(), Value::Array(hooks));
         }
         Value::Object(doc)
@@ -311,7 +320,10 @@ fn get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 
 impl Walker {
     fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(AppSpecError { path: path.into(), message: message.into() });
+        self.errors.push(AppSpecError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     fn keys(&mut self, map: &Map<String, Value>, path: &str, allowed: &[&str]) {
@@ -331,7 +343,10 @@ impl Walker {
         match v {
             Value::Object(m) => Some(m),
             other => {
-                self.err(path, format!("must be a mapping{what}, not {}", type_name(other)));
+                self.err(
+                    path,
+                    format!("must be a mapping{what}, not {}", type_name(other)),
+                );
                 None
             }
         }
@@ -410,7 +425,10 @@ impl Walker {
     fn root(&mut self, value: &Value) -> Option<AppSpec> {
         let root = match value {
             Value::Null => {
-                self.err("AppSpec", "is empty; expected version: 0.0, Resources and optionally Hooks");
+                self.err(
+                    "AppSpec",
+                    "is empty; expected version: 0.0, Resources and optionally Hooks",
+                );
                 return None;
             }
             other => self.mapping(other, "AppSpec", " with version, Resources and Hooks")?,
@@ -419,7 +437,11 @@ impl Walker {
         self.version(get(root, "version"));
         let (platform, resource) = self.resources(get(root, "Resources"));
         let hooks = self.hooks(get(root, "Hooks"), platform);
-        Some(AppSpec { version: "0.0".to_string(), resource: resource?, hooks })
+        Some(AppSpec {
+            version: "0.0".to_string(),
+            resource: resource?,
+            hooks,
+        })
     }
 
     fn version(&mut self, v: Option<&Value>) {
@@ -434,15 +456,24 @@ impl Walker {
         };
         if !ok {
             let shown = v.map(|v| v.to_string()).unwrap_or_default();
-            self.err("version", format!("must be 0.0 (the only AppSpec version), not {shown}"));
+            self.err(
+                "version",
+                format!("must be 0.0 (the only AppSpec version), not {shown}"),
+            );
         }
     }
 
-    fn resources(&mut self, v: Option<&Value>) -> (Option<ComputePlatform>, Option<AppSpecResource>) {
+    fn resources(
+        &mut self,
+        v: Option<&Value>,
+    ) -> (Option<ComputePlatform>, Option<AppSpecResource>) {
         let example = "e.g. `- myFunction: {Type: AWS::Lambda::Function, Properties: {...}}`";
         let items = match v {
             None => {
-                self.err("Resources", format!("is required: a list with one resource, {example}"));
+                self.err(
+                    "Resources",
+                    format!("is required: a list with one resource, {example}"),
+                );
                 return (None, None);
             }
             Some(Value::Array(items)) => items,
@@ -457,7 +488,10 @@ impl Walker {
             Some(other) => {
                 self.err(
                     "Resources",
-                    format!("must be a list with one resource, not {}; {example}", type_name(other)),
+                    format!(
+                        "must be a list with one resource, not {}; {example}",
+                        type_name(other)
+                    ),
                 );
                 return (None, None);
             }
@@ -470,7 +504,10 @@ impl Walker {
             };
             self.err(
                 "Resources",
-                format!("must list exactly one resource; found {}{extra}", items.len()),
+                format!(
+                    "must list exactly one resource; found {}{extra}",
+                    items.len()
+                ),
             );
         }
         let mut first = (None, None);
@@ -535,7 +572,10 @@ impl Walker {
             Some(Value::String(t)) if t == LAMBDA_TYPE => Some(ComputePlatform::Lambda),
             Some(Value::String(t)) if t == ECS_TYPE => Some(ComputePlatform::Ecs),
             Some(Value::String(t)) => {
-                self.err(join(&path, "Type"), format!("{t:?} is not supported; {allowed}"));
+                self.err(
+                    join(&path, "Type"),
+                    format!("{t:?} is not supported; {allowed}"),
+                );
                 None
             }
             Some(other) => {
@@ -554,12 +594,12 @@ impl Walker {
             return (platform, None);
         };
         let resource = match platform {
-            Some(ComputePlatform::Lambda) => {
-                self.lambda(logical, props, &props_path).map(AppSpecResource::Lambda)
-            }
-            Some(ComputePlatform::Ecs) => {
-                self.ecs(logical, props, &props_path).map(AppSpecResource::Ecs)
-            }
+            Some(ComputePlatform::Lambda) => self
+                .lambda(logical, props, &props_path)
+                .map(AppSpecResource::Lambda),
+            Some(ComputePlatform::Ecs) => self
+                .ecs(logical, props, &props_path)
+                .map(AppSpecResource::Ecs),
             None => None,
         };
         (platform, resource)
@@ -571,7 +611,11 @@ impl Walker {
         props: &Map<String, Value>,
         path: &str,
     ) -> Option<LambdaResource> {
-        self.keys(props, path, &["Name", "Alias", "CurrentVersion", "TargetVersion"]);
+        self.keys(
+            props,
+            path,
+            &["Name", "Alias", "CurrentVersion", "TargetVersion"],
+        );
         let name = self
             .required_string(props, path, "Name", " (the function's name or ARN)")
             .and_then(|n| {
@@ -579,7 +623,12 @@ impl Walker {
                 self.report(join(path, "Name"), check)
             });
         let alias = self
-            .required_string(props, path, "Alias", " (the alias whose traffic shifts, e.g. live)")
+            .required_string(
+                props,
+                path,
+                "Alias",
+                " (the alias whose traffic shifts, e.g. live)",
+            )
             .and_then(|a| {
                 let check = check_alias(a);
                 self.report(join(path, "Alias"), check)
@@ -616,13 +665,28 @@ impl Walker {
         }
     }
 
-    fn lambda_version(&mut self, props: &Map<String, Value>, path: &str, key: &str) -> Option<String> {
-        let v = self.required(props, path, key, " (a published version number, e.g. \"2\")")?;
+    fn lambda_version(
+        &mut self,
+        props: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<String> {
+        let v = self.required(
+            props,
+            path,
+            key,
+            " (a published version number, e.g. \"2\")",
+        )?;
         let check = check_version(v);
         self.report(join(path, key), check)
     }
 
-    fn ecs(&mut self, logical: &str, props: &Map<String, Value>, path: &str) -> Option<EcsResource> {
+    fn ecs(
+        &mut self,
+        logical: &str,
+        props: &Map<String, Value>,
+        path: &str,
+    ) -> Option<EcsResource> {
         self.keys(
             props,
             path,
@@ -635,7 +699,12 @@ impl Walker {
             ],
         );
         let task_definition = self
-            .required_string(props, path, "TaskDefinition", " (the task definition ARN or family:revision)")
+            .required_string(
+                props,
+                path,
+                "TaskDefinition",
+                " (the task definition ARN or family:revision)",
+            )
             .and_then(|t| {
                 let check = check_task_definition(t);
                 self.report(join(path, "TaskDefinition"), check)
@@ -644,11 +713,21 @@ impl Walker {
         let lb_path = join(path, "LoadBalancerInfo");
         let mut container_name = None;
         let mut container_port = None;
-        if let Some(lb) = self.required(props, path, "LoadBalancerInfo", " (ContainerName and ContainerPort)") {
+        if let Some(lb) = self.required(
+            props,
+            path,
+            "LoadBalancerInfo",
+            " (ContainerName and ContainerPort)",
+        ) {
             if let Some(lb) = self.mapping(lb, &lb_path, " with ContainerName and ContainerPort") {
                 self.keys(lb, &lb_path, &["ContainerName", "ContainerPort"]);
                 container_name = self
-                    .required_string(lb, &lb_path, "ContainerName", " (the container that receives traffic)")
+                    .required_string(
+                        lb,
+                        &lb_path,
+                        "ContainerName",
+                        " (the container that receives traffic)",
+                    )
                     .map(str::to_string);
                 if let Some(port) = self.required(lb, &lb_path, "ContainerPort", " (1 to 65535)") {
                     container_port = self
@@ -662,7 +741,9 @@ impl Walker {
         let platform_version = match get(props, "PlatformVersion") {
             None => None,
             Some(v) => {
-                let s = self.string(v, &join(path, "PlatformVersion")).map(str::to_string);
+                let s = self
+                    .string(v, &join(path, "PlatformVersion"))
+                    .map(str::to_string);
                 ok &= s.is_some();
                 s
             }
@@ -709,8 +790,16 @@ impl Walker {
             "AwsvpcConfiguration",
             " (Subnets, SecurityGroups and AssignPublicIp), or leave NetworkConfiguration out",
         )?;
-        let vpc = self.mapping(vpc, &vpc_path, " with Subnets, SecurityGroups and AssignPublicIp")?;
-        self.keys(vpc, &vpc_path, &["Subnets", "SecurityGroups", "AssignPublicIp"]);
+        let vpc = self.mapping(
+            vpc,
+            &vpc_path,
+            " with Subnets, SecurityGroups and AssignPublicIp",
+        )?;
+        self.keys(
+            vpc,
+            &vpc_path,
+            &["Subnets", "SecurityGroups", "AssignPublicIp"],
+        );
         let subnets = self.id_list(vpc, &vpc_path, "Subnets", "subnet-", 16);
         let security_groups = self.id_list(vpc, &vpc_path, "SecurityGroups", "sg-", 5);
         let mut ip_ok = true;
@@ -734,7 +823,11 @@ impl Walker {
         if !ip_ok {
             return None;
         }
-        Some(AwsVpcConfiguration { subnets: subnets?, security_groups: security_groups?, assign_public_ip })
+        Some(AwsVpcConfiguration {
+            subnets: subnets?,
+            security_groups: security_groups?,
+            assign_public_ip,
+        })
     }
 
     /// A required, non-empty list of IDs with the given prefix, at most `max` long.
@@ -749,13 +842,19 @@ impl Walker {
         let list_path = join(path, key);
         let v = self.required(map, path, key, &format!(" (a list of {prefix}... IDs)"))?;
         let Value::Array(items) = v else {
-            self.err(&list_path, format!("must be a list of {prefix}... IDs, not {}", type_name(v)));
+            self.err(
+                &list_path,
+                format!("must be a list of {prefix}... IDs, not {}", type_name(v)),
+            );
             return None;
         };
         if items.is_empty() || items.len() > max {
             self.err(
                 &list_path,
-                format!("must list 1 to {max} {prefix}... IDs; found {}", items.len()),
+                format!(
+                    "must list 1 to {max} {prefix}... IDs; found {}",
+                    items.len()
+                ),
             );
             return None;
         }
@@ -764,7 +863,11 @@ impl Walker {
         for (i, item) in items.iter().enumerate() {
             let item_path = format!("{list_path}[{i}]");
             match self.string(item, &item_path) {
-                Some(s) if s.starts_with(prefix) && s.len() > prefix.len() && !s.contains(char::is_whitespace) => {
+                Some(s)
+                    if s.starts_with(prefix)
+                        && s.len() > prefix.len()
+                        && !s.contains(char::is_whitespace) =>
+                {
                     out.push(s.to_string());
                 }
                 Some(s) => {
@@ -794,15 +897,23 @@ impl Walker {
         let mut seen: Vec<(String, String)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let item_path = format!("{path}[{i}]");
-            let Some(map) = self.mapping(item, &item_path, " with CapacityProvider, Base and Weight") else {
+            let Some(map) =
+                self.mapping(item, &item_path, " with CapacityProvider, Base and Weight")
+            else {
                 ok = false;
                 continue;
             };
             self.keys(map, &item_path, &["Base", "CapacityProvider", "Weight"]);
             let provider = self
-                .required_string(map, &item_path, "CapacityProvider", " (e.g. FARGATE or FARGATE_SPOT)")
+                .required_string(
+                    map,
+                    &item_path,
+                    "CapacityProvider",
+                    " (e.g. FARGATE or FARGATE_SPOT)",
+                )
                 .map(str::to_string);
-            let base = get(map, "Base").map(|b| self.number(b, &join(&item_path, "Base"), 0, 100_000));
+            let base =
+                get(map, "Base").map(|b| self.number(b, &join(&item_path, "Base"), 0, 100_000));
             let weight =
                 get(map, "Weight").map(|w| self.number(w, &join(&item_path, "Weight"), 0, 1000));
             if let Some(Some(b)) = base {
@@ -855,7 +966,13 @@ impl Walker {
                     match item {
                         Value::Object(map) if map.len() == 1 => {
                             for (event, function) in map {
-                                self.hook(&join(&path, event), event, function, platform, &mut hooks);
+                                self.hook(
+                                    &join(&path, event),
+                                    event,
+                                    function,
+                                    platform,
+                                    &mut hooks,
+                                );
                             }
                         }
                         _ => self.err(
@@ -906,7 +1023,10 @@ impl Walker {
                 None
             }
             Some(e) => {
-                self.err(path, format!("{e} is Cutover's own step and runs no hook; {allowed_text}"));
+                self.err(
+                    path,
+                    format!("{e} is Cutover's own step and runs no hook; {allowed_text}"),
+                );
                 None
             }
             None => {
@@ -921,8 +1041,7 @@ impl Walker {
                     }
                     None => {
                         let mut m = format!("is not a hook event; {allowed_text}");
-                        if let Some(best) =
-                            crate::config::suggest(name, &allowed_names, 1).first()
+                        if let Some(best) = crate::config::suggest(name, &allowed_names, 1).first()
                         {
                             m.push_str(&format!(" (did you mean {best}?)"));
                         }
@@ -1013,8 +1132,9 @@ fn check_function_name(name: &str, qualifier_ok: bool) -> Result<String, String>
 
 fn check_alias(alias: &str) -> Result<String, String> {
     if alias == "$LATEST" {
-        return Err("$LATEST is not an alias; use the alias that serves traffic, e.g. live"
-            .to_string());
+        return Err(
+            "$LATEST is not an alias; use the alias that serves traffic, e.g. live".to_string(),
+        );
     }
     if let Some(bad) = alias.chars().find(|c| !is_name_char(*c)) {
         return Err(format!(
@@ -1022,7 +1142,10 @@ fn check_alias(alias: &str) -> Result<String, String> {
         ));
     }
     if alias.len() > 128 {
-        return Err(format!("is {} characters long; an alias has at most 128", alias.len()));
+        return Err(format!(
+            "is {} characters long; an alias has at most 128",
+            alias.len()
+        ));
     }
     if alias.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!(
@@ -1045,15 +1168,19 @@ fn check_version(v: &Value) -> Result<String, String> {
         Value::String(s) => {
             if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
                 match s.parse::<u64>() {
-                    Ok(0) => Err(format!("{s:?} is not a published version; versions start at 1")),
-                    Ok(n) if n.to_string() != *s => {
-                        Err(format!("{s:?} is not a published version number; write \"{n}\""))
-                    }
+                    Ok(0) => Err(format!(
+                        "{s:?} is not a published version; versions start at 1"
+                    )),
+                    Ok(n) if n.to_string() != *s => Err(format!(
+                        "{s:?} is not a published version number; write \"{n}\""
+                    )),
                     Ok(n) => Ok(n.to_string()),
                     Err(_) => Err(format!("{s:?} is too large for a version number")),
                 }
             } else {
-                Err(format!("{s:?} is not a published version; {usage} (aliases are not versions)"))
+                Err(format!(
+                    "{s:?} is not a published version; {usage} (aliases are not versions)"
+                ))
             }
         }
         Value::Number(n) => match n.as_u64() {
@@ -1061,7 +1188,10 @@ fn check_version(v: &Value) -> Result<String, String> {
             Some(u) => Ok(u.to_string()),
             None => Err(format!("{n} is not a published version; {usage}")),
         },
-        other => Err(format!("must be a version number, not {}; {usage}", type_name(other))),
+        other => Err(format!(
+            "must be a version number, not {}; {usage}",
+            type_name(other)
+        )),
     }
 }
 
@@ -1109,7 +1239,9 @@ fn check_task_definition(t: &str) -> Result<String, String> {
         && revision.chars().all(|c| c.is_ascii_digit())
         && !revision.starts_with('0');
     if !revision_ok {
-        return Err(format!("{revision:?} is not a revision (a number from 1); {usage}"));
+        return Err(format!(
+            "{revision:?} is not a revision (a number from 1); {usage}"
+        ));
     }
     Ok(t.to_string())
 }
@@ -1236,8 +1368,7 @@ Hooks:
             version: "0.0".into(),
             resource: AppSpecResource::Ecs(EcsResource {
                 logical_name: "TargetService".into(),
-                task_definition: "arn:aws:ecs:us-east-1:111122223333:task-definition/web:2"
-                    .into(),
+                task_definition: "arn:aws:ecs:us-east-1:111122223333:task-definition/web:2".into(),
                 container_name: "web".into(),
                 container_port: 80,
                 platform_version: Some("LATEST".into()),
@@ -1254,7 +1385,10 @@ Hooks:
             }),
             hooks: LifecycleEvent::ECS_HOOKS
                 .iter()
-                .map(|e| HookSpec { event: *e, function: "HookFn".into() })
+                .map(|e| HookSpec {
+                    event: *e,
+                    function: "HookFn".into(),
+                })
                 .collect(),
         }
     }
@@ -1265,8 +1399,14 @@ Hooks:
             let spec = AppSpec::parse(text).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(spec, expected_lambda());
             assert_eq!(spec.platform(), ComputePlatform::Lambda);
-            assert_eq!(spec.hook(LifecycleEvent::BeforeAllowTraffic), Some("PreTrafficHookFunction"));
-            assert_eq!(spec.hook(LifecycleEvent::AfterAllowTraffic), Some("PostTrafficHookFunction"));
+            assert_eq!(
+                spec.hook(LifecycleEvent::BeforeAllowTraffic),
+                Some("PreTrafficHookFunction")
+            );
+            assert_eq!(
+                spec.hook(LifecycleEvent::AfterAllowTraffic),
+                Some("PostTrafficHookFunction")
+            );
             assert_eq!(spec.hook(LifecycleEvent::BeforeInstall), None);
             assert_eq!(spec.to_string(), "Lambda myLambdaFunction:live 1 -> 2");
         }
@@ -1278,7 +1418,10 @@ Hooks:
             let spec = AppSpec::parse(text).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(spec, expected_ecs());
             assert_eq!(spec.platform(), ComputePlatform::Ecs);
-            assert_eq!(spec.hook(LifecycleEvent::AfterAllowTestTraffic), Some("HookFn"));
+            assert_eq!(
+                spec.hook(LifecycleEvent::AfterAllowTestTraffic),
+                Some("HookFn")
+            );
             assert_eq!(spec.ecs().map(|r| r.container_port), Some(80));
             assert!(spec.lambda().is_none());
         }
@@ -1288,13 +1431,17 @@ Hooks:
     fn accepts_the_usual_variants() {
         // Integer versions, string version, hooks as a plain map (returned in lifecycle order),
         // no hooks at all, a partial ARN and a minimal ECS service.
-        let text = "version: \"0.0\"\nResources:\n  - fn:\n      Type: AWS::Lambda::Function\n      \
+        let text =
+            "version: \"0.0\"\nResources:\n  - fn:\n      Type: AWS::Lambda::Function\n      \
                     Properties: {Name: \"123456789012:function:my-fn\", Alias: live, \
                     CurrentVersion: 7, TargetVersion: 12}\nHooks:\n  AfterAllowTraffic: Post\n  \
                     BeforeAllowTraffic: Pre\n";
         let spec = AppSpec::parse(text).unwrap_or_else(|e| panic!("{e}"));
         let r = spec.lambda().unwrap();
-        assert_eq!((r.current_version.as_str(), r.target_version.as_str()), ("7", "12"));
+        assert_eq!(
+            (r.current_version.as_str(), r.target_version.as_str()),
+            ("7", "12")
+        );
         assert_eq!(spec.hooks[0].event, LifecycleEvent::BeforeAllowTraffic);
         assert_eq!(spec.hooks[1].function, "Post");
 
@@ -1540,8 +1687,14 @@ Hooks:
         assert!(cases.len() >= 15);
         for (text, path, needle) in cases {
             let e = errors(&text);
-            let found = e.at(&path).unwrap_or_else(|| panic!("no error at {path} in:\n{text}\n{e}"));
-            assert!(found.message.contains(needle), "{path}: {:?} lacks {needle:?}", found.message);
+            let found = e
+                .at(&path)
+                .unwrap_or_else(|| panic!("no error at {path} in:\n{text}\n{e}"));
+            assert!(
+                found.message.contains(needle),
+                "{path}: {:?} lacks {needle:?}",
+                found.message
+            );
         }
     }
 
@@ -1559,11 +1712,17 @@ Hooks:
             "Resources[0].myFn.Properties.TargetVersion",
             "Hooks[0].BeforeInstall",
         ] {
-            assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
+            assert!(
+                paths.contains(&expected),
+                "{expected} missing from {paths:?}"
+            );
         }
         assert_eq!(e.0.len(), 5, "{e}");
         let text = e.to_string();
-        assert!(text.starts_with("invalid AppSpec:\n  - version: must be 0.0"), "{text}");
+        assert!(
+            text.starts_with("invalid AppSpec:\n  - version: must be 0.0"),
+            "{text}"
+        );
         assert_eq!(text.lines().count(), 6);
     }
 
@@ -1577,9 +1736,15 @@ Hooks:
         assert!(e.0[0].message.contains("is empty"), "{e}");
         let e = errors("version: 0.0\nResources:\n  - myFn: [\n");
         assert_eq!(e.0.len(), 1);
-        assert!(e.0[0].message.contains("not valid YAML") && e.0[0].message.contains("line"), "{e}");
+        assert!(
+            e.0[0].message.contains("not valid YAML") && e.0[0].message.contains("line"),
+            "{e}"
+        );
         let e = errors("{\"version\": 0.0,\n \"Resources\": [}");
-        assert!(e.0[0].message.contains("not valid JSON") && e.0[0].message.contains("line 2"), "{e}");
+        assert!(
+            e.0[0].message.contains("not valid JSON") && e.0[0].message.contains("line 2"),
+            "{e}"
+        );
         let e = errors("{\"version\": 0.0, \"version\": 0.0}");
         assert!(e.0[0].message.contains("duplicate key"), "{e}");
         let e = errors("just some words");

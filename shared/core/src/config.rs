@@ -90,7 +90,10 @@ fn parse_platform(s: &str, field: &str) -> Result<ComputePlatform, ConfigError> 
                 .into_iter()
                 .find(|p| p.as_str().eq_ignore_ascii_case(s))
             {
-                format!("{s:?} is not a compute platform; write it exactly as {:?}", p.as_str())
+                format!(
+                    "{s:?} is not a compute platform; write it exactly as {:?}",
+                    p.as_str()
+                )
             } else {
                 format!("{s:?} is not a compute platform; use \"Lambda\" or \"ECS\"")
             };
@@ -220,7 +223,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError::Invalid { field: field.into(), message: message.into() }
+        ConfigError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// The document path of the offending field, for [`ConfigError::Invalid`].
@@ -294,39 +300,102 @@ enum Preset {
 use ComputePlatform::{Ecs, Lambda};
 
 const PREDEFINED: [(&str, ComputePlatform, Preset); 14] = [
-    ("CodeDeployDefault.LambdaAllAtOnce", Lambda, Preset::AllAtOnce),
-    ("CodeDeployDefault.LambdaCanary10Percent5Minutes", Lambda, Preset::Canary(10, 5)),
-    ("CodeDeployDefault.LambdaCanary10Percent10Minutes", Lambda, Preset::Canary(10, 10)),
-    ("CodeDeployDefault.LambdaCanary10Percent15Minutes", Lambda, Preset::Canary(10, 15)),
-    ("CodeDeployDefault.LambdaCanary10Percent30Minutes", Lambda, Preset::Canary(10, 30)),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery1Minute", Lambda, Preset::Linear(10, 1)),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery2Minutes", Lambda, Preset::Linear(10, 2)),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery3Minutes", Lambda, Preset::Linear(10, 3)),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery10Minutes", Lambda, Preset::Linear(10, 10)),
+    (
+        "CodeDeployDefault.LambdaAllAtOnce",
+        Lambda,
+        Preset::AllAtOnce,
+    ),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        Lambda,
+        Preset::Canary(10, 5),
+    ),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent10Minutes",
+        Lambda,
+        Preset::Canary(10, 10),
+    ),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent15Minutes",
+        Lambda,
+        Preset::Canary(10, 15),
+    ),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent30Minutes",
+        Lambda,
+        Preset::Canary(10, 30),
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+        Lambda,
+        Preset::Linear(10, 1),
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+        Lambda,
+        Preset::Linear(10, 2),
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes",
+        Lambda,
+        Preset::Linear(10, 3),
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes",
+        Lambda,
+        Preset::Linear(10, 10),
+    ),
     ("CodeDeployDefault.ECSAllAtOnce", Ecs, Preset::AllAtOnce),
-    ("CodeDeployDefault.ECSCanary10Percent5Minutes", Ecs, Preset::Canary(10, 5)),
-    ("CodeDeployDefault.ECSCanary10Percent15Minutes", Ecs, Preset::Canary(10, 15)),
-    ("CodeDeployDefault.ECSLinear10PercentEvery1Minutes", Ecs, Preset::Linear(10, 1)),
-    ("CodeDeployDefault.ECSLinear10PercentEvery3Minutes", Ecs, Preset::Linear(10, 3)),
+    (
+        "CodeDeployDefault.ECSCanary10Percent5Minutes",
+        Ecs,
+        Preset::Canary(10, 5),
+    ),
+    (
+        "CodeDeployDefault.ECSCanary10Percent15Minutes",
+        Ecs,
+        Preset::Canary(10, 15),
+    ),
+    (
+        "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+        Ecs,
+        Preset::Linear(10, 1),
+    ),
+    (
+        "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+        Ecs,
+        Preset::Linear(10, 3),
+    ),
 ];
 
 fn preset_config(name: &str, platform: ComputePlatform, preset: Preset) -> DeploymentConfig {
     let routing = match preset {
         Preset::AllAtOnce => TrafficRouting::AllAtOnce,
-        Preset::Canary(percentage, interval_minutes) => {
-            TrafficRouting::TimeBasedCanary { percentage, interval_minutes }
-        }
-        Preset::Linear(percentage, interval_minutes) => {
-            TrafficRouting::TimeBasedLinear { percentage, interval_minutes }
-        }
+        Preset::Canary(percentage, interval_minutes) => TrafficRouting::TimeBasedCanary {
+            percentage,
+            interval_minutes,
+        },
+        Preset::Linear(percentage, interval_minutes) => TrafficRouting::TimeBasedLinear {
+            percentage,
+            interval_minutes,
+        },
     };
-    DeploymentConfig { name: name.to_string(), platform, routing, bake_after_seconds: 0 }
+    DeploymentConfig {
+        name: name.to_string(),
+        platform,
+        routing,
+        bake_after_seconds: 0,
+    }
 }
 
 /// Every predefined full name followed by every SAM short name.
 fn predefined_and_short_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = PREDEFINED.iter().map(|(n, _, _)| *n).collect();
-    names.extend(PREDEFINED.iter().filter_map(|(n, _, _)| n.strip_prefix(SAM_PREFIX)));
+    names.extend(
+        PREDEFINED
+            .iter()
+            .filter_map(|(n, _, _)| n.strip_prefix(SAM_PREFIX)),
+    );
     names
 }
 
@@ -347,20 +416,35 @@ impl DeploymentConfig {
     /// once, and steps that are 0 or not above the previous weight are skipped.
     pub fn schedule(&self) -> Vec<Shift> {
         let bake = self.bake_after_seconds;
-        let all_at_once = vec![Shift { weight: 100, wait_seconds: bake }];
+        let all_at_once = vec![Shift {
+            weight: 100,
+            wait_seconds: bake,
+        }];
         match &self.routing {
             TrafficRouting::AllAtOnce => all_at_once,
-            TrafficRouting::TimeBasedCanary { percentage, interval_minutes } => {
+            TrafficRouting::TimeBasedCanary {
+                percentage,
+                interval_minutes,
+            } => {
                 if (1..=99).contains(percentage) {
                     vec![
-                        Shift { weight: *percentage, wait_seconds: minutes(*interval_minutes) },
-                        Shift { weight: 100, wait_seconds: bake },
+                        Shift {
+                            weight: *percentage,
+                            wait_seconds: minutes(*interval_minutes),
+                        },
+                        Shift {
+                            weight: 100,
+                            wait_seconds: bake,
+                        },
                     ]
                 } else {
                     all_at_once
                 }
             }
-            TrafficRouting::TimeBasedLinear { percentage, interval_minutes } => {
+            TrafficRouting::TimeBasedLinear {
+                percentage,
+                interval_minutes,
+            } => {
                 if !(1..=99).contains(percentage) {
                     return all_at_once;
                 }
@@ -373,7 +457,10 @@ impl DeploymentConfig {
                     });
                     weight += u16::from(*percentage);
                 }
-                shifts.push(Shift { weight: 100, wait_seconds: bake });
+                shifts.push(Shift {
+                    weight: 100,
+                    wait_seconds: bake,
+                });
                 shifts
             }
             TrafficRouting::Steps(steps) => {
@@ -383,7 +470,10 @@ impl DeploymentConfig {
                     if weight == 0 || shifts.last().is_some_and(|s| s.weight >= weight) {
                         continue;
                     }
-                    shifts.push(Shift { weight, wait_seconds: step.bake_seconds });
+                    shifts.push(Shift {
+                        weight,
+                        wait_seconds: step.bake_seconds,
+                    });
                     if weight == 100 {
                         break;
                     }
@@ -392,7 +482,10 @@ impl DeploymentConfig {
                     Some(last) if last.weight == 100 => {
                         last.wait_seconds = last.wait_seconds.saturating_add(bake);
                     }
-                    _ => shifts.push(Shift { weight: 100, wait_seconds: bake }),
+                    _ => shifts.push(Shift {
+                        weight: 100,
+                        wait_seconds: bake,
+                    }),
                 }
                 shifts
             }
@@ -402,7 +495,9 @@ impl DeploymentConfig {
     /// Total seconds of waiting in the schedule: the sum of its `wait_seconds` (saturating,
     /// which only matters for configurations that fail validation).
     pub fn total_seconds(&self) -> u64 {
-        self.schedule().iter().fold(0u64, |acc, s| acc.saturating_add(s.wait_seconds))
+        self.schedule()
+            .iter()
+            .fold(0u64, |acc, s| acc.saturating_add(s.wait_seconds))
     }
 
     /// Seconds between the first and the last shift (all waits but the final bake).
@@ -428,7 +523,10 @@ impl DeploymentConfig {
         self.validate_name()?;
         match &self.routing {
             TrafficRouting::AllAtOnce => {}
-            TrafficRouting::TimeBasedCanary { percentage, interval_minutes } => {
+            TrafficRouting::TimeBasedCanary {
+                percentage,
+                interval_minutes,
+            } => {
                 let base = "trafficRoutingConfig.timeBasedCanary";
                 check_percentage(&format!("{base}.canaryPercentage"), *percentage)?;
                 check_range(
@@ -439,7 +537,10 @@ impl DeploymentConfig {
                     Some("of minutes"),
                 )?;
             }
-            TrafficRouting::TimeBasedLinear { percentage, interval_minutes } => {
+            TrafficRouting::TimeBasedLinear {
+                percentage,
+                interval_minutes,
+            } => {
                 let base = "trafficRoutingConfig.timeBasedLinear";
                 check_percentage(&format!("{base}.linearPercentage"), *percentage)?;
                 let field = format!("{base}.linearInterval");
@@ -480,7 +581,10 @@ impl DeploymentConfig {
         let field = "deploymentConfigName";
         let name = &self.name;
         if name.is_empty() {
-            return Err(ConfigError::invalid(field, "is required and must not be empty"));
+            return Err(ConfigError::invalid(
+                field,
+                "is required and must not be empty",
+            ));
         }
         let len = name.chars().count();
         if len > MAX_NAME_LEN {
@@ -489,14 +593,13 @@ impl DeploymentConfig {
                 format!("is {len} characters long; use at most {MAX_NAME_LEN}"),
             ));
         }
-        if let Some(bad) =
-            name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        if let Some(bad) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
         {
             return Err(ConfigError::invalid(
                 field,
-                format!(
-                    "{name:?} contains {bad:?}; use only letters, digits, '.', '_' and '-'"
-                ),
+                format!("{name:?} contains {bad:?}; use only letters, digits, '.', '_' and '-'"),
             ));
         }
         if name.starts_with(RESERVED_PREFIX) {
@@ -522,7 +625,10 @@ impl DeploymentConfig {
         if let Some(p) = DeploymentConfig::predefined(name) {
             return Err(ConfigError::invalid(
                 field,
-                format!("{name:?} is the short name of {}; choose another name", p.name),
+                format!(
+                    "{name:?} is the short name of {}; choose another name",
+                    p.name
+                ),
             ));
         }
         Ok(())
@@ -539,7 +645,10 @@ impl DeploymentConfig {
         if steps.len() > MAX_STEPS {
             return Err(ConfigError::invalid(
                 base,
-                format!("{} steps given; at most {MAX_STEPS} are allowed", steps.len()),
+                format!(
+                    "{} steps given; at most {MAX_STEPS} are allowed",
+                    steps.len()
+                ),
             ));
         }
         let mut previous: Option<u8> = None;
@@ -606,7 +715,10 @@ impl DeploymentConfig {
     /// Every predefined configuration (`CodeDeployDefault.*`, Lambda first), without the SAM
     /// short aliases.
     pub fn predefined_all() -> Vec<DeploymentConfig> {
-        PREDEFINED.iter().map(|(n, p, preset)| preset_config(n, *p, *preset)).collect()
+        PREDEFINED
+            .iter()
+            .map(|(n, p, preset)| preset_config(n, *p, *preset))
+            .collect()
     }
 
     /// Like [`Self::predefined`], but an unknown name is an error that suggests close names.
@@ -659,7 +771,10 @@ impl DeploymentConfig {
     pub fn parse_document(text: &str) -> Result<DeploymentConfig, ConfigError> {
         let value = parse_text(text).map_err(|e| match e.path {
             Some(path) if path.is_empty() => ConfigError::invalid("document", e.message),
-            Some(path) => ConfigError::Invalid { field: path, message: e.message },
+            Some(path) => ConfigError::Invalid {
+                field: path,
+                message: e.message,
+            },
             None => ConfigError::Syntax {
                 message: format!("the deployment configuration document {}", e.message),
             },
@@ -690,9 +805,17 @@ impl DeploymentConfig {
         check_keys(
             root,
             "",
-            &["deploymentConfigName", "computePlatform", "trafficRoutingConfig", "bakeAfterSeconds"],
+            &[
+                "deploymentConfigName",
+                "computePlatform",
+                "trafficRoutingConfig",
+                "bakeAfterSeconds",
+            ],
         )?;
-        let name = as_str(required(root, "", "deploymentConfigName")?, "deploymentConfigName")?;
+        let name = as_str(
+            required(root, "", "deploymentConfigName")?,
+            "deploymentConfigName",
+        )?;
         let platform = match get(root, "computePlatform") {
             None => ComputePlatform::Lambda,
             Some(v) => parse_platform(as_str(v, "computePlatform")?, "computePlatform")?,
@@ -702,12 +825,22 @@ impl DeploymentConfig {
             None => 0,
             Some(v) => {
                 let n = whole_number(v, "bakeAfterSeconds")?;
-                check_range("bakeAfterSeconds", n, 0, i128::from(MAX_BAKE_SECONDS), Some("of seconds"))?;
+                check_range(
+                    "bakeAfterSeconds",
+                    n,
+                    0,
+                    i128::from(MAX_BAKE_SECONDS),
+                    Some("of seconds"),
+                )?;
                 n as u64
             }
         };
-        let config =
-            DeploymentConfig { name: name.to_string(), platform, routing, bake_after_seconds };
+        let config = DeploymentConfig {
+            name: name.to_string(),
+            platform,
+            routing,
+            bake_after_seconds,
+        };
         config.validate()?;
         Ok(config)
     }
@@ -719,13 +852,19 @@ impl DeploymentConfig {
         routing.insert("type".into(), json!(self.routing.type_name()));
         match &self.routing {
             TrafficRouting::AllAtOnce => {}
-            TrafficRouting::TimeBasedCanary { percentage, interval_minutes } => {
+            TrafficRouting::TimeBasedCanary {
+                percentage,
+                interval_minutes,
+            } => {
                 routing.insert(
                     "timeBasedCanary".into(),
                     json!({"canaryPercentage": percentage, "canaryInterval": interval_minutes}),
                 );
             }
-            TrafficRouting::TimeBasedLinear { percentage, interval_minutes } => {
+            TrafficRouting::TimeBasedLinear {
+                percentage,
+                interval_minutes,
+            } => {
                 routing.insert(
                     "timeBasedLinear".into(),
                     json!({"linearPercentage": percentage, "linearInterval": interval_minutes}),
@@ -780,23 +919,35 @@ impl DeploymentConfig {
     pub fn describe(&self) -> String {
         let mut out = match &self.routing {
             TrafficRouting::AllAtOnce => "all at once".to_string(),
-            TrafficRouting::TimeBasedCanary { percentage, interval_minutes } => format!(
+            TrafficRouting::TimeBasedCanary {
+                percentage,
+                interval_minutes,
+            } => format!(
                 "canary: {percentage}% then 100% after {}",
                 format_duration(minutes(*interval_minutes))
             ),
-            TrafficRouting::TimeBasedLinear { percentage, interval_minutes } => format!(
+            TrafficRouting::TimeBasedLinear {
+                percentage,
+                interval_minutes,
+            } => format!(
                 "linear: +{percentage}% every {} ({} shifts)",
                 format_duration(minutes(*interval_minutes)),
                 self.schedule().len()
             ),
             TrafficRouting::Steps(_) => {
-                let weights: Vec<String> =
-                    self.schedule().iter().map(|s| format!("{}%", s.weight)).collect();
+                let weights: Vec<String> = self
+                    .schedule()
+                    .iter()
+                    .map(|s| format!("{}%", s.weight))
+                    .collect();
                 format!("steps: {}", weights.join(", "))
             }
         };
         if self.bake_after_seconds > 0 {
-            out.push_str(&format!(", then bake {}", format_duration(self.bake_after_seconds)));
+            out.push_str(&format!(
+                ", then bake {}",
+                format_duration(self.bake_after_seconds)
+            ));
         }
         out
     }
@@ -893,7 +1044,10 @@ fn required<'a>(
 fn check_keys(map: &Map<String, Value>, path: &str, allowed: &[&str]) -> Result<(), ConfigError> {
     match map.keys().find(|k| !allowed.contains(&k.as_str())) {
         None => Ok(()),
-        Some(key) => Err(ConfigError::invalid(join(path, key), unknown_key_message(key, allowed))),
+        Some(key) => Err(ConfigError::invalid(
+            join(path, key),
+            unknown_key_message(key, allowed),
+        )),
     }
 }
 
@@ -914,7 +1068,10 @@ fn as_str<'a>(v: &'a Value, field: &str) -> Result<&'a str, ConfigError> {
 
 fn as_object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, ConfigError> {
     v.as_object().ok_or_else(|| {
-        ConfigError::invalid(field, format!("must be an object (mapping), not {}", type_name(v)))
+        ConfigError::invalid(
+            field,
+            format!("must be an object (mapping), not {}", type_name(v)),
+        )
     })
 }
 
@@ -932,7 +1089,10 @@ fn whole_number(v: &Value, field: &str) -> Result<i128, ConfigError> {
                     // Saturating cast; huge values are reported as out of range.
                     Ok(f as i128)
                 } else {
-                    Err(ConfigError::invalid(field, format!("must be a whole number, not {n}")))
+                    Err(ConfigError::invalid(
+                        field,
+                        format!("must be a whole number, not {n}"),
+                    ))
                 }
             }
         }
@@ -976,12 +1136,18 @@ const ROUTING_MEMBERS: [(&str, &str); 3] = [
 fn parse_routing(v: &Value) -> Result<TrafficRouting, ConfigError> {
     let path = "trafficRoutingConfig";
     let map = as_object(v, path)?;
-    check_keys(map, path, &["type", "timeBasedCanary", "timeBasedLinear", "steps"])?;
+    check_keys(
+        map,
+        path,
+        &["type", "timeBasedCanary", "timeBasedLinear", "steps"],
+    )?;
     let type_field = join(path, "type");
     let kind = as_str(required(map, path, "type")?, &type_field)?;
     if !ROUTING_TYPES.contains(&kind) {
-        let mut message =
-            format!("{kind:?} is not a traffic routing type; use {}", ROUTING_TYPES.join(", "));
+        let mut message = format!(
+            "{kind:?} is not a traffic routing type; use {}",
+            ROUTING_TYPES.join(", ")
+        );
         if let Some(best) = suggest(kind, &ROUTING_TYPES, 1).first() {
             message.push_str(&format!(" (did you mean {best}?)"));
         }
@@ -1017,9 +1183,15 @@ fn parse_routing(v: &Value) -> Result<TrafficRouting, ConfigError> {
             let interval_minutes =
                 number_in(m, &member_path, int_key, 1, minutes_max, Some("of minutes"))? as u32;
             Ok(if kind == "TimeBasedCanary" {
-                TrafficRouting::TimeBasedCanary { percentage, interval_minutes }
+                TrafficRouting::TimeBasedCanary {
+                    percentage,
+                    interval_minutes,
+                }
             } else {
-                TrafficRouting::TimeBasedLinear { percentage, interval_minutes }
+                TrafficRouting::TimeBasedLinear {
+                    percentage,
+                    interval_minutes,
+                }
             })
         }
         _ => {
@@ -1037,7 +1209,10 @@ fn parse_routing(v: &Value) -> Result<TrafficRouting, ConfigError> {
             if items.len() > MAX_STEPS {
                 return Err(ConfigError::invalid(
                     steps_path,
-                    format!("{} steps given; at most {MAX_STEPS} are allowed", items.len()),
+                    format!(
+                        "{} steps given; at most {MAX_STEPS} are allowed",
+                        items.len()
+                    ),
                 ));
             }
             let mut steps = Vec::with_capacity(items.len());
@@ -1054,7 +1229,10 @@ fn parse_routing(v: &Value) -> Result<TrafficRouting, ConfigError> {
                     i128::from(MAX_SHIFTING_SECONDS),
                     Some("of seconds"),
                 )? as u64;
-                steps.push(StepSpec { weight, bake_seconds });
+                steps.push(StepSpec {
+                    weight,
+                    bake_seconds,
+                });
             }
             Ok(TrafficRouting::Steps(steps))
         }
@@ -1076,7 +1254,10 @@ pub(crate) struct TextError {
 
 impl TextError {
     fn syntax(message: String) -> Self {
-        TextError { path: None, message }
+        TextError {
+            path: None,
+            message,
+        }
     }
 }
 
@@ -1109,7 +1290,10 @@ pub(crate) fn parse_text(text: &str) -> Result<Value, TextError> {
 
 fn yaml_to_json(v: &serde_yaml_ng::Value, path: &str) -> Result<Value, TextError> {
     use serde_yaml_ng::Value as Y;
-    let at = |message: String| TextError { path: Some(path.to_string()), message };
+    let at = |message: String| TextError {
+        path: Some(path.to_string()),
+        message,
+    };
     Ok(match v {
         Y::Null => Value::Null,
         Y::Bool(b) => Value::Bool(*b),
@@ -1255,7 +1439,11 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = if ca == *cb { diagonal } else { 1 + diagonal.min(above).min(row[j]) };
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
             diagonal = above;
         }
     }
@@ -1266,7 +1454,9 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 /// `CodeDeployDefault.` prefix, or containing the input), best first.
 pub(crate) fn suggest<'a>(input: &str, candidates: &[&'a str], max: usize) -> Vec<&'a str> {
     let input_lower = input.to_ascii_lowercase();
-    let input_core = input_lower.strip_prefix("codedeploydefault.").unwrap_or(&input_lower);
+    let input_core = input_lower
+        .strip_prefix("codedeploydefault.")
+        .unwrap_or(&input_lower);
     let threshold = (input_core.chars().count() / 4).max(2);
     let mut scored: Vec<(usize, usize, &str)> = candidates
         .iter()
@@ -1298,14 +1488,20 @@ mod tests {
         DeploymentConfig {
             name: "MyCanary".into(),
             platform: ComputePlatform::Lambda,
-            routing: TrafficRouting::TimeBasedCanary { percentage: p, interval_minutes: m },
+            routing: TrafficRouting::TimeBasedCanary {
+                percentage: p,
+                interval_minutes: m,
+            },
             bake_after_seconds: 0,
         }
     }
 
     fn linear(p: u8, m: u32) -> DeploymentConfig {
         DeploymentConfig {
-            routing: TrafficRouting::TimeBasedLinear { percentage: p, interval_minutes: m },
+            routing: TrafficRouting::TimeBasedLinear {
+                percentage: p,
+                interval_minutes: m,
+            },
             ..canary(10, 1)
         }
     }
@@ -1315,14 +1511,24 @@ mod tests {
             name: "MySteps".into(),
             platform: ComputePlatform::Ecs,
             routing: TrafficRouting::Steps(
-                list.iter().map(|&(weight, bake_seconds)| StepSpec { weight, bake_seconds }).collect(),
+                list.iter()
+                    .map(|&(weight, bake_seconds)| StepSpec {
+                        weight,
+                        bake_seconds,
+                    })
+                    .collect(),
             ),
             bake_after_seconds: bake,
         }
     }
 
     fn shifts(list: &[(u8, u64)]) -> Vec<Shift> {
-        list.iter().map(|&(weight, wait_seconds)| Shift { weight, wait_seconds }).collect()
+        list.iter()
+            .map(|&(weight, wait_seconds)| Shift {
+                weight,
+                wait_seconds,
+            })
+            .collect()
     }
 
     fn invalid(result: Result<impl fmt::Debug, ConfigError>) -> (String, String) {
@@ -1336,19 +1542,91 @@ mod tests {
     fn every_predefined_name_resolves_with_its_platform_and_schedule() {
         let expected: [(&str, ComputePlatform, usize, u64, u8); 14] = [
             ("CodeDeployDefault.LambdaAllAtOnce", Lambda, 1, 0, 100),
-            ("CodeDeployDefault.LambdaCanary10Percent5Minutes", Lambda, 2, 300, 10),
-            ("CodeDeployDefault.LambdaCanary10Percent10Minutes", Lambda, 2, 600, 10),
-            ("CodeDeployDefault.LambdaCanary10Percent15Minutes", Lambda, 2, 900, 10),
-            ("CodeDeployDefault.LambdaCanary10Percent30Minutes", Lambda, 2, 1800, 10),
-            ("CodeDeployDefault.LambdaLinear10PercentEvery1Minute", Lambda, 10, 540, 10),
-            ("CodeDeployDefault.LambdaLinear10PercentEvery2Minutes", Lambda, 10, 1080, 10),
-            ("CodeDeployDefault.LambdaLinear10PercentEvery3Minutes", Lambda, 10, 1620, 10),
-            ("CodeDeployDefault.LambdaLinear10PercentEvery10Minutes", Lambda, 10, 5400, 10),
+            (
+                "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+                Lambda,
+                2,
+                300,
+                10,
+            ),
+            (
+                "CodeDeployDefault.LambdaCanary10Percent10Minutes",
+                Lambda,
+                2,
+                600,
+                10,
+            ),
+            (
+                "CodeDeployDefault.LambdaCanary10Percent15Minutes",
+                Lambda,
+                2,
+                900,
+                10,
+            ),
+            (
+                "CodeDeployDefault.LambdaCanary10Percent30Minutes",
+                Lambda,
+                2,
+                1800,
+                10,
+            ),
+            (
+                "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+                Lambda,
+                10,
+                540,
+                10,
+            ),
+            (
+                "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+                Lambda,
+                10,
+                1080,
+                10,
+            ),
+            (
+                "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes",
+                Lambda,
+                10,
+                1620,
+                10,
+            ),
+            (
+                "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes",
+                Lambda,
+                10,
+                5400,
+                10,
+            ),
             ("CodeDeployDefault.ECSAllAtOnce", Ecs, 1, 0, 100),
-            ("CodeDeployDefault.ECSCanary10Percent5Minutes", Ecs, 2, 300, 10),
-            ("CodeDeployDefault.ECSCanary10Percent15Minutes", Ecs, 2, 900, 10),
-            ("CodeDeployDefault.ECSLinear10PercentEvery1Minutes", Ecs, 10, 540, 10),
-            ("CodeDeployDefault.ECSLinear10PercentEvery3Minutes", Ecs, 10, 1620, 10),
+            (
+                "CodeDeployDefault.ECSCanary10Percent5Minutes",
+                Ecs,
+                2,
+                300,
+                10,
+            ),
+            (
+                "CodeDeployDefault.ECSCanary10Percent15Minutes",
+                Ecs,
+                2,
+                900,
+                10,
+            ),
+            (
+                "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+                Ecs,
+                10,
+                540,
+                10,
+            ),
+            (
+                "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+                Ecs,
+                10,
+                1620,
+                10,
+            ),
         ];
         for (name, platform, len, total, first) in expected {
             let c = DeploymentConfig::predefined(name).unwrap_or_else(|| panic!("{name}"));
@@ -1380,13 +1658,34 @@ mod tests {
     fn sam_short_names_resolve_to_lambda_configs() {
         for (short, full) in [
             ("AllAtOnce", "CodeDeployDefault.LambdaAllAtOnce"),
-            ("Canary10Percent5Minutes", "CodeDeployDefault.LambdaCanary10Percent5Minutes"),
-            ("Canary10Percent10Minutes", "CodeDeployDefault.LambdaCanary10Percent10Minutes"),
-            ("Canary10Percent15Minutes", "CodeDeployDefault.LambdaCanary10Percent15Minutes"),
-            ("Canary10Percent30Minutes", "CodeDeployDefault.LambdaCanary10Percent30Minutes"),
-            ("Linear10PercentEvery1Minute", "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"),
-            ("Linear10PercentEvery2Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes"),
-            ("Linear10PercentEvery3Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes"),
+            (
+                "Canary10Percent5Minutes",
+                "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+            ),
+            (
+                "Canary10Percent10Minutes",
+                "CodeDeployDefault.LambdaCanary10Percent10Minutes",
+            ),
+            (
+                "Canary10Percent15Minutes",
+                "CodeDeployDefault.LambdaCanary10Percent15Minutes",
+            ),
+            (
+                "Canary10Percent30Minutes",
+                "CodeDeployDefault.LambdaCanary10Percent30Minutes",
+            ),
+            (
+                "Linear10PercentEvery1Minute",
+                "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+            ),
+            (
+                "Linear10PercentEvery2Minutes",
+                "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+            ),
+            (
+                "Linear10PercentEvery3Minutes",
+                "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes",
+            ),
             (
                 "Linear10PercentEvery10Minutes",
                 "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes",
@@ -1407,9 +1706,14 @@ mod tests {
             DeploymentConfig::predefined("CodeDeployDefault.ECSLinear10PercentEvery1Minute"),
             None
         );
-        assert_eq!(DeploymentConfig::predefined("codedeploydefault.lambdaallatonce"), None);
         assert_eq!(
-            DeploymentConfig::predefined("CodeDeployDefault.ECSAllAtOnce").unwrap().short_name(),
+            DeploymentConfig::predefined("codedeploydefault.lambdaallatonce"),
+            None
+        );
+        assert_eq!(
+            DeploymentConfig::predefined("CodeDeployDefault.ECSAllAtOnce")
+                .unwrap()
+                .short_name(),
             None
         );
     }
@@ -1423,9 +1727,18 @@ mod tests {
         );
         let mut c = linear(30, 2);
         c.bake_after_seconds = 45;
-        assert_eq!(c.schedule().last(), Some(&Shift { weight: 100, wait_seconds: 45 }));
+        assert_eq!(
+            c.schedule().last(),
+            Some(&Shift {
+                weight: 100,
+                wait_seconds: 45
+            })
+        );
         assert_eq!(c.total_seconds(), 3 * 120 + 45);
-        let all = DeploymentConfig { routing: TrafficRouting::AllAtOnce, ..c };
+        let all = DeploymentConfig {
+            routing: TrafficRouting::AllAtOnce,
+            ..c
+        };
         assert_eq!(all.schedule(), shifts(&[(100, 45)]));
         // Steps below 100 get a final 100 % shift carrying the bake.
         assert_eq!(
@@ -1460,7 +1773,10 @@ mod tests {
              whole number from 1 to 99"
         );
         let (field, message) = invalid(canary(100, 5).validate());
-        assert_eq!(field, "trafficRoutingConfig.timeBasedCanary.canaryPercentage");
+        assert_eq!(
+            field,
+            "trafficRoutingConfig.timeBasedCanary.canaryPercentage"
+        );
         assert!(message.contains("AllAtOnce"), "{message}");
         let (field, message) = invalid(canary(10, 0).validate());
         assert_eq!(field, "trafficRoutingConfig.timeBasedCanary.canaryInterval");
@@ -1495,9 +1811,10 @@ mod tests {
         assert_eq!(field, "trafficRoutingConfig.steps[0].weight");
         assert!(message.contains("from 1 to 100"));
         let many: Vec<(u8, u64)> = (0..101).map(|i| (1 + (i % 100) as u8, 0)).collect();
-        assert!(invalid(steps(&many, 0).validate()).1.contains("at most 100"));
-        let (field, message) =
-            invalid(steps(&[(10, MAX_SHIFTING_SECONDS), (20, 1)], 0).validate());
+        assert!(invalid(steps(&many, 0).validate())
+            .1
+            .contains("at most 100"));
+        let (field, message) = invalid(steps(&[(10, MAX_SHIFTING_SECONDS), (20, 1)], 0).validate());
         assert_eq!(field, "trafficRoutingConfig.steps");
         assert!(message.contains("172801 seconds"), "{message}");
         let (field, _) = invalid(steps(&[(10, 1), (100, MAX_BAKE_SECONDS)], 1).validate());
@@ -1512,8 +1829,14 @@ mod tests {
             ("my config", "' '"),
             ("héllo", "'é'"),
             ("CodeDeployDefault.Mine", "reserved"),
-            ("CodeDeployDefault.LambdaCanary10Percent5Minutes", "cannot be changed"),
-            ("Canary10Percent5Minutes", "short name of CodeDeployDefault.LambdaCanary10"),
+            (
+                "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+                "cannot be changed",
+            ),
+            (
+                "Canary10Percent5Minutes",
+                "short name of CodeDeployDefault.LambdaCanary10",
+            ),
         ] {
             c.name = name.into();
             let (field, message) = invalid(c.validate());
@@ -1537,20 +1860,35 @@ mod tests {
     #[test]
     fn unknown_names_suggest_close_ones() {
         let e = DeploymentConfig::lookup("Canary10Percent5Minute").unwrap_err();
-        let ConfigError::UnknownName { suggestions, .. } = &e else { panic!("{e:?}") };
-        assert_eq!(suggestions.first().map(String::as_str), Some("Canary10Percent5Minutes"));
+        let ConfigError::UnknownName { suggestions, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            suggestions.first().map(String::as_str),
+            Some("Canary10Percent5Minutes")
+        );
         let text = e.to_string();
-        assert!(text.contains("did you mean Canary10Percent5Minutes"), "{text}");
+        assert!(
+            text.contains("did you mean Canary10Percent5Minutes"),
+            "{text}"
+        );
         assert!(text.contains("`cutover configs` lists them all"), "{text}");
 
         let e = DeploymentConfig::lookup("CodeDeployDefault.LambdaLinear10PercentEvery1Minutes")
             .unwrap_err();
-        let ConfigError::UnknownName { suggestions, .. } = &e else { panic!("{e:?}") };
-        assert_eq!(suggestions[0], "CodeDeployDefault.LambdaLinear10PercentEvery1Minute");
+        let ConfigError::UnknownName { suggestions, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            suggestions[0],
+            "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
+        );
         assert!(suggestions.len() <= 3);
 
         let e = DeploymentConfig::lookup("LambdaCanary10Percent5Minutes").unwrap_err();
-        assert!(e.to_string().contains("CodeDeployDefault.LambdaCanary10Percent5Minutes"));
+        assert!(e
+            .to_string()
+            .contains("CodeDeployDefault.LambdaCanary10Percent5Minutes"));
 
         let e = DeploymentConfig::lookup("zzzzzzzzzzzzzzzzzzzzzzzzz").unwrap_err();
         assert_eq!(
@@ -1565,31 +1903,52 @@ mod tests {
         let ecs = DeploymentConfig::predefined("CodeDeployDefault.ECSAllAtOnce").unwrap();
         assert_eq!(ecs.check_platform(ComputePlatform::Ecs), Ok(()));
         assert_eq!(
-            ecs.check_platform(ComputePlatform::Lambda).unwrap_err().to_string(),
+            ecs.check_platform(ComputePlatform::Lambda)
+                .unwrap_err()
+                .to_string(),
             "CodeDeployDefault.ECSAllAtOnce is an ECS configuration and cannot be used for a \
              Lambda deployment; use CodeDeployDefault.LambdaAllAtOnce"
         );
         let e = DeploymentConfig::resolve("Linear10PercentEvery1Minute", ComputePlatform::Ecs)
             .unwrap_err();
-        assert!(e.to_string().ends_with("use CodeDeployDefault.ECSLinear10PercentEvery1Minutes"));
+        assert!(e
+            .to_string()
+            .ends_with("use CodeDeployDefault.ECSLinear10PercentEvery1Minutes"));
         let e = DeploymentConfig::resolve("Canary10Percent30Minutes", ComputePlatform::Ecs)
             .unwrap_err();
-        assert!(e.to_string().contains("`cutover configs` lists them"), "{e}");
-        let e = canary(10, 5).check_platform(ComputePlatform::Ecs).unwrap_err();
-        assert!(e.to_string().contains("set computePlatform to \"ECS\""), "{e}");
+        assert!(
+            e.to_string().contains("`cutover configs` lists them"),
+            "{e}"
+        );
+        let e = canary(10, 5)
+            .check_platform(ComputePlatform::Ecs)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("set computePlatform to \"ECS\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn describe_lines() {
         assert_eq!(
-            DeploymentConfig::predefined("Canary10Percent5Minutes").unwrap().describe(),
+            DeploymentConfig::predefined("Canary10Percent5Minutes")
+                .unwrap()
+                .describe(),
             "canary: 10% then 100% after 5 min"
         );
         assert_eq!(
-            DeploymentConfig::predefined("Linear10PercentEvery1Minute").unwrap().describe(),
+            DeploymentConfig::predefined("Linear10PercentEvery1Minute")
+                .unwrap()
+                .describe(),
             "linear: +10% every 1 min (10 shifts)"
         );
-        assert_eq!(DeploymentConfig::predefined("AllAtOnce").unwrap().describe(), "all at once");
+        assert_eq!(
+            DeploymentConfig::predefined("AllAtOnce")
+                .unwrap()
+                .describe(),
+            "all at once"
+        );
         assert_eq!(
             steps(&[(5, 1), (25, 1), (50, 1)], 0).describe(),
             "steps: 5%, 25%, 50%, 100%"
@@ -1598,7 +1957,10 @@ mod tests {
             steps(&[(5, 1), (100, 0)], 90).describe(),
             "steps: 5%, 100%, then bake 1 min 30 s"
         );
-        assert_eq!(canary(10, 90).describe(), "canary: 10% then 100% after 1 h 30 min");
+        assert_eq!(
+            canary(10, 90).describe(),
+            "canary: 10% then 100% after 1 h 30 min"
+        );
     }
 
     const FULL_EXAMPLE: &str = r#"{
@@ -1619,7 +1981,10 @@ mod tests {
             DeploymentConfig {
                 name: "MyCanary20".into(),
                 platform: ComputePlatform::Lambda,
-                routing: TrafficRouting::TimeBasedCanary { percentage: 20, interval_minutes: 15 },
+                routing: TrafficRouting::TimeBasedCanary {
+                    percentage: 20,
+                    interval_minutes: 15
+                },
                 bake_after_seconds: 300,
             }
         );
@@ -1627,14 +1992,26 @@ mod tests {
                     type: Steps\n  steps:\n    - {weight: 5, bakeSeconds: 60}\n    - weight: 50\n      \
                     bakeSeconds: 120\n";
         let c = DeploymentConfig::parse_document(yaml).unwrap();
-        assert_eq!(c, DeploymentConfig { name: "Steps1".into(), ..steps(&[(5, 60), (50, 120)], 0) });
+        assert_eq!(
+            c,
+            DeploymentConfig {
+                name: "Steps1".into(),
+                ..steps(&[(5, 60), (50, 120)], 0)
+            }
+        );
         let c = DeploymentConfig::parse_document(
             "deploymentConfigName: L\ntrafficRoutingConfig: {type: TimeBasedLinear, \
              timeBasedLinear: {linearPercentage: 25.0, linearInterval: 2}}",
         )
         .unwrap();
         assert_eq!(c.platform, ComputePlatform::Lambda);
-        assert_eq!(c.routing, TrafficRouting::TimeBasedLinear { percentage: 25, interval_minutes: 2 });
+        assert_eq!(
+            c.routing,
+            TrafficRouting::TimeBasedLinear {
+                percentage: 25,
+                interval_minutes: 2
+            }
+        );
         let c = DeploymentConfig::parse_document(
             r#"{"deploymentConfigName": "A", "trafficRoutingConfig": {"type": "AllAtOnce"}}"#,
         )
@@ -1753,15 +2130,28 @@ mod tests {
     #[test]
     fn syntax_errors_carry_line_and_column() {
         let e = doc_error("{\"deploymentConfigName\": \"X\",\n  \"trafficRoutingConfig\": }");
-        let ConfigError::Syntax { message } = &e else { panic!("{e:?}") };
-        assert!(message.contains("not valid JSON") && message.contains("line 2"), "{message}");
+        let ConfigError::Syntax { message } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            message.contains("not valid JSON") && message.contains("line 2"),
+            "{message}"
+        );
         let e = doc_error("deploymentConfigName: X\ntrafficRoutingConfig: [\n");
-        let ConfigError::Syntax { message } = &e else { panic!("{e:?}") };
-        assert!(message.contains("not valid YAML") && message.contains("line"), "{message}");
+        let ConfigError::Syntax { message } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            message.contains("not valid YAML") && message.contains("line"),
+            "{message}"
+        );
         let e = doc_error(r#"{"deploymentConfigName": "X", "deploymentConfigName": "Y"}"#);
         assert!(e.to_string().contains("duplicate key"), "{e}");
         assert!(doc_error("  \n").to_string().contains("empty"));
-        let big = format!("{{\"deploymentConfigName\": \"{}\"}}", "x".repeat(MAX_DOCUMENT_BYTES));
+        let big = format!(
+            "{{\"deploymentConfigName\": \"{}\"}}",
+            "x".repeat(MAX_DOCUMENT_BYTES)
+        );
         assert!(doc_error(&big).to_string().contains("64 KiB"));
     }
 
@@ -1771,15 +2161,24 @@ mod tests {
         configs.push(canary(20, 15));
         configs.push(linear(33, 7));
         configs.push(steps(&[(1, 0), (2, 5), (100, 9)], 11));
-        configs.push(DeploymentConfig { routing: TrafficRouting::AllAtOnce, ..canary(1, 1) });
+        configs.push(DeploymentConfig {
+            routing: TrafficRouting::AllAtOnce,
+            ..canary(1, 1)
+        });
         for c in configs {
             let doc = c.to_document();
             assert_eq!(DeploymentConfig::from_document(&doc).as_ref(), Ok(&c));
-            assert_eq!(DeploymentConfig::parse_document(&doc.to_string()).as_ref(), Ok(&c));
+            assert_eq!(
+                DeploymentConfig::parse_document(&doc.to_string()).as_ref(),
+                Ok(&c)
+            );
             let yaml = serde_yaml_ng::to_string(&doc).unwrap();
             assert_eq!(DeploymentConfig::parse_document(&yaml).as_ref(), Ok(&c));
             let stored = serde_json::to_string(&c).unwrap();
-            assert_eq!(serde_json::from_str::<DeploymentConfig>(&stored).unwrap(), c);
+            assert_eq!(
+                serde_json::from_str::<DeploymentConfig>(&stored).unwrap(),
+                c
+            );
         }
         // Deserializing validates.
         let bad = serde_json::to_string(&canary(0, 5)).unwrap();
@@ -1791,7 +2190,10 @@ mod tests {
     fn compute_platform_text() {
         assert_eq!(ComputePlatform::Ecs.to_string(), "ECS");
         assert_eq!(ComputePlatform::Lambda.to_string(), "Lambda");
-        assert_eq!(serde_json::to_string(&ComputePlatform::Ecs).unwrap(), "\"ECS\"");
+        assert_eq!(
+            serde_json::to_string(&ComputePlatform::Ecs).unwrap(),
+            "\"ECS\""
+        );
         assert_eq!("ECS".parse::<ComputePlatform>(), Ok(ComputePlatform::Ecs));
         assert!("Ecs".parse::<ComputePlatform>().is_err());
     }
@@ -1820,7 +2222,11 @@ mod tests {
         } else {
             list.iter().map(|s| s.1).sum()
         };
-        let final_bake = if ends_at_100 { list[list.len() - 1].1 + bake } else { bake };
+        let final_bake = if ends_at_100 {
+            list[list.len() - 1].1 + bake
+        } else {
+            bake
+        };
         before <= 172_800 && final_bake <= 172_800
     }
 
@@ -1830,7 +2236,10 @@ mod tests {
         prop_assert!(s.windows(2).all(|p| p[0].weight < p[1].weight), "{s:?}");
         prop_assert!(s[0].weight >= 1);
         prop_assert_eq!(s[s.len() - 1].weight, 100);
-        prop_assert_eq!(c.total_seconds(), s.iter().map(|x| x.wait_seconds).sum::<u64>());
+        prop_assert_eq!(
+            c.total_seconds(),
+            s.iter().map(|x| x.wait_seconds).sum::<u64>()
+        );
         prop_assert_eq!(s[s.len() - 1].wait_seconds >= c.bake_after_seconds, true);
         Ok(())
     }
@@ -1848,7 +2257,7 @@ mod tests {
                 u64::from(m)
             };
             let expected_valid =
-                in_range_pct && m >= 1 && m <= 2880 && span_minutes <= 2880 && bake <= 172_800;
+                in_range_pct && (1..=2880).contains(&m) && span_minutes <= 2880 && bake <= 172_800;
             prop_assert_eq!(c.validate().is_ok(), expected_valid, "{:?}", c.validate());
             if in_range_pct {
                 let s = c.schedule();
