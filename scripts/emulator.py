@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cutover's local AWS emulator: moto's server on loopback, plus two fixes.
+"""Cutover's local AWS emulator: moto's server on loopback, plus two additions.
 
 Cutover's tests and demo talk to this emulator with the real Rust AWS SDK
 (`AWS_ENDPOINT_URL=http://127.0.0.1:PORT`). It serves moto's own WSGI app, the
@@ -36,7 +36,23 @@ same one `moto_server` runs, behind a small middleware:
       writes that envelope for you.
 
 Everything else goes to moto unchanged (moto-api included: `POST
-/moto-api/reset` clears all state).
+/moto-api/reset` clears all state; the settings above survive it).
+
+Before announcing READY, one read request per service is served in-process,
+so that moto's lazy set-up (about 0.5 s for Lambda) is not paid by the first
+SDK call. Startup takes about 3-5 s on a 2-core machine.
+
+moto behaviour worth knowing (moto 5.2.5):
+  - UpdateAlias keeps RoutingConfig and GetAlias returns it; an update without
+    RoutingConfig keeps the old weights (as AWS does); clearing with
+    `AdditionalVersionWeights: {}` reads back as that empty map, not absent.
+    Neither RevisionId nor the weighted version's existence is checked.
+  - Invoke with no payload answers the text `Simple Lambda happy path OK`.
+  - A new metric alarm starts in state OK (AWS: INSUFFICIENT_DATA);
+    SetAlarmState updates StateUpdatedTimestamp but StateTransitionedTimestamp
+    is never set.
+  - boto3 (1.44 in the venv) talks JSON 1.0 to CloudWatch, straight to moto; only
+    RPC v2 CBOR clients (the Rust SDK) go through the bridge.
 
 Usage (the venv comes from scripts/install-emulator; scripts/emulator wraps
 start/stop):
@@ -60,7 +76,7 @@ start/stop):
       {"functionArn", "versions", "alias", "aliasName", "aliasVersion"}.
   emulator.py seed [--url URL] alarm --name A [--state OK|ALARM|INSUFFICIENT_DATA]
                                      [--dimension Name=Value ...]
-      PutMetricAlarm on AWS/Lambda Errors (Sum > = 1 over one 60 s period),
+      PutMetricAlarm on AWS/Lambda Errors (Sum >= 1 over one 60 s period),
       then SetAlarmState (default OK). Prints JSON {"alarmName", "alarmArn",
       "state"}.
   emulator.py seed [--url URL] hook-response --result JSON [--result JSON ...]
@@ -89,6 +105,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from http import HTTPStatus
 from typing import Any, Callable, Iterable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -273,7 +290,7 @@ class EmulatorApp:
                 status, headers, body = self.bridge(environ, match[1], match[2])
             except Exception as exc:  # a bug here must still answer in CBOR
                 status, headers, body = self.cbor_error(500, "InternalFailure", f"emulator bridge: {exc!r}")
-            start_response(f"{status} {'OK' if status < 400 else 'Error'}", headers)
+            start_response(f"{status} {HTTPStatus(status).phrase}", headers)
             return [body]
         return self.moto_app(environ, start_response)
 

@@ -42,16 +42,28 @@ fn deployment(id: &str, function: &str, alarms: &[&str]) -> Deployment {
 #[tokio::test]
 async fn store_locks_the_target_and_saves_conditionally() {
     let store = store().await;
-    store.ensure_table().await.expect("ensure_table is idempotent");
+    store
+        .ensure_table()
+        .await
+        .expect("ensure_table is idempotent");
     let first = deployment("d-AAAAAAAA1", "fn-a", &["Errors"]);
-    store.create(&first, &["created".into()], 1).await.expect("create");
+    store
+        .create(&first, &["created".into()], 1)
+        .await
+        .expect("create");
     let second = deployment("d-AAAAAAAA2", "fn-a", &[]);
     match store.create(&second, &[], 2).await {
         Err(Error::InProgress { active, .. }) => assert_eq!(active, "d-AAAAAAAA1"),
         other => panic!("expected InProgress, got {other:?}"),
     }
-    assert!(matches!(store.load("d-AAAAAAAA2").await, Err(Error::NotFound(_))));
-    assert_eq!(store.watching("Errors").await.unwrap(), vec!["d-AAAAAAAA1".to_string()]);
+    assert!(matches!(
+        store.load("d-AAAAAAAA2").await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        store.watching("Errors").await.unwrap(),
+        vec!["d-AAAAAAAA1".to_string()]
+    );
 
     let loaded = store.load("d-AAAAAAAA1").await.unwrap();
     assert_eq!(loaded.ver, 0);
@@ -60,20 +72,38 @@ async fn store_locks_the_target_and_saves_conditionally() {
     let saved = store.save(&next, &["tick".into()], 5).await.expect("save");
     assert_eq!(saved.ver, 1);
     // A second save from the same (now stale) version loses.
-    assert!(matches!(store.save(&next, &[], 6).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        store.save(&next, &[], 6).await,
+        Err(Error::Conflict(_))
+    ));
     assert_eq!(store.list(true).await.unwrap().len(), 1);
 
     let mut done = saved.clone();
     done.phase = Phase::Done;
     done.status = DeploymentStatus::Succeeded;
-    store.save(&done, &["end".into()], 7).await.expect("save done");
+    store
+        .save(&done, &["end".into()], 7)
+        .await
+        .expect("save done");
     assert!(store.watching("Errors").await.unwrap().is_empty());
     assert!(store.list(true).await.unwrap().is_empty());
-    assert_eq!(store.active_on(&target("fn-a").lock_key()).await.unwrap(), None);
-    let log: Vec<String> = store.log("d-AAAAAAAA1").await.unwrap().into_iter().map(|l| l.message).collect();
+    assert_eq!(
+        store.active_on(&target("fn-a").lock_key()).await.unwrap(),
+        None
+    );
+    let log: Vec<String> = store
+        .log("d-AAAAAAAA1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
     assert_eq!(log, vec!["created", "tick", "end"]);
     // The lock is free again.
-    store.create(&second, &[], 8).await.expect("second deployment after the first ended");
+    store
+        .create(&second, &[], 8)
+        .await
+        .expect("second deployment after the first ended");
 }
 
 #[tokio::test]
@@ -84,7 +114,10 @@ async fn store_keeps_custom_configs() {
         "bakeAfterSeconds": 30}"#;
     let config = DeploymentConfig::parse_document(doc).unwrap();
     store.put_config(&config).await.unwrap();
-    assert_eq!(store.get_config("Steps5-50").await.unwrap(), Some(config.clone()));
+    assert_eq!(
+        store.get_config("Steps5-50").await.unwrap(),
+        Some(config.clone())
+    );
     assert_eq!(store.get_config("Nope").await.unwrap(), None);
     assert_eq!(store.list_configs().await.unwrap(), vec![config]);
 }
@@ -99,12 +132,33 @@ async fn lambda_router_sets_and_reads_absolute_weights() {
     router.preflight(&t).await.expect("preflight passes");
     router.route(&t, 10).await.unwrap();
     let a = router.read_alias(&t).await.unwrap();
-    assert_eq!(a.view, AliasView { version: "1".into(), additional: Some(("2".into(), 0.1)) });
-    router.route(&t, 10).await.expect("repeating a weight is harmless");
+    assert_eq!(
+        a.view,
+        AliasView {
+            version: "1".into(),
+            additional: Some(("2".into(), 0.1))
+        }
+    );
+    router
+        .route(&t, 10)
+        .await
+        .expect("repeating a weight is harmless");
     router.route(&t, 100).await.unwrap();
-    assert_eq!(router.read_alias(&t).await.unwrap().view, AliasView { version: "2".into(), additional: None });
+    assert_eq!(
+        router.read_alias(&t).await.unwrap().view,
+        AliasView {
+            version: "2".into(),
+            additional: None
+        }
+    );
     router.route(&t, 0).await.unwrap();
-    assert_eq!(router.read_alias(&t).await.unwrap().view, AliasView { version: "1".into(), additional: None });
+    assert_eq!(
+        router.read_alias(&t).await.unwrap().view,
+        AliasView {
+            version: "1".into(),
+            additional: None
+        }
+    );
 }
 
 #[tokio::test]
@@ -124,7 +178,10 @@ async fn lambda_preflight_names_what_is_wrong() {
     t.target_version = "9".into();
     let (code, msg) = refused(router.preflight(&t).await);
     assert_eq!(code, "VersionNotFound");
-    assert!(msg.contains("TargetVersion") && msg.contains("1, 2"), "{msg}");
+    assert!(
+        msg.contains("TargetVersion") && msg.contains("1, 2"),
+        "{msg}"
+    );
     let mut t = target(&f);
     t.current_version = "2".into();
     t.target_version = "1".into();
@@ -138,7 +195,10 @@ async fn lambda_preflight_names_what_is_wrong() {
     let (code, msg) = refused(router.preflight(&target(&f)).await);
     assert_eq!(code, "AliasAlreadySplit");
     assert!(msg.contains("30.0%"), "{msg}");
-    assert_eq!(refused(router.check_hook("Hooks[0]", "no-such-hook").await).0, "HookFunctionNotFound");
+    assert_eq!(
+        refused(router.check_hook("Hooks[0]", "no-such-hook").await).0,
+        "HookFunctionNotFound"
+    );
 }
 
 #[tokio::test]
@@ -150,15 +210,38 @@ async fn hook_invoker_reads_verdicts() {
     let router = LambdaRouter::new(aws_sdk_lambda::Client::new(&sdk));
     let payload = serde_json::json!({"DeploymentId": "d-X", "LifecycleEventHookExecutionId": "e"});
     // The emulator echoes the payload: not a verdict, so the hook will report later.
-    assert_eq!(router.invoke_hook(&f, &payload).await.unwrap(), HookResponse::Deferred);
-    seed(&["hook-response", "--result", r#"{"status": "Failed", "reason": "smoke"}"#]);
-    assert_eq!(router.invoke_hook(&f, &payload).await.unwrap(), HookResponse::Failed("smoke".into()));
-    seed(&["hook-response", "--result", r#"{"hookStatus": "IN_PROGRESS"}"#]);
-    assert_eq!(router.invoke_hook(&f, &payload).await.unwrap(), HookResponse::InProgress);
+    assert_eq!(
+        router.invoke_hook(&f, &payload).await.unwrap(),
+        HookResponse::Deferred
+    );
+    seed(&[
+        "hook-response",
+        "--result",
+        r#"{"status": "Failed", "reason": "smoke"}"#,
+    ]);
+    assert_eq!(
+        router.invoke_hook(&f, &payload).await.unwrap(),
+        HookResponse::Failed("smoke".into())
+    );
+    seed(&[
+        "hook-response",
+        "--result",
+        r#"{"hookStatus": "IN_PROGRESS"}"#,
+    ]);
+    assert_eq!(
+        router.invoke_hook(&f, &payload).await.unwrap(),
+        HookResponse::InProgress
+    );
     seed(&["hook-response", "--result", r#"{"status": "Succeeded"}"#]);
-    assert_eq!(router.invoke_hook(&f, &payload).await.unwrap(), HookResponse::Succeeded);
+    assert_eq!(
+        router.invoke_hook(&f, &payload).await.unwrap(),
+        HookResponse::Succeeded
+    );
     let missing = router.invoke_hook("no-such-hook", &payload).await.unwrap();
-    assert!(matches!(missing, HookResponse::FunctionError(_)), "{missing:?}");
+    assert!(
+        matches!(missing, HookResponse::FunctionError(_)),
+        "{missing:?}"
+    );
 }
 
 #[tokio::test]
@@ -176,7 +259,10 @@ async fn alarms_are_read_through_the_cbor_protocol() {
     assert_eq!(views[0].state, AlarmState::Ok);
     assert_eq!(views[1].state, AlarmState::Alarm);
     let updated = views[1].updated_at.expect("state timestamp");
-    assert!(updated + 5_000 >= before, "timestamp {updated} is older than the change at {before}");
+    assert!(
+        updated + 5_000 >= before,
+        "timestamp {updated} is older than the change at {before}"
+    );
     assert_eq!(views[2].state, AlarmState::Missing);
 }
 
@@ -188,7 +274,8 @@ fn http_sink() -> (String, std::sync::mpsc::Receiver<String>) {
     std::thread::spawn(move || {
         for stream in listener.incoming().take(10) {
             let Ok(mut s) = stream else { break };
-            s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .ok();
             let mut buf = vec![0u8; 65536];
             let mut data = Vec::new();
             while let Ok(n) = s.read(&mut buf) {
@@ -200,7 +287,11 @@ fn http_sink() -> (String, std::sync::mpsc::Receiver<String>) {
                 if let Some(end) = text.find("\r\n\r\n") {
                     let len = text[..end]
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     if data.len() >= end + 4 + len {
                         break;
@@ -218,14 +309,28 @@ fn http_sink() -> (String, std::sync::mpsc::Receiver<String>) {
 async fn notifications_reach_the_topic() {
     let sdk = sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns.create_topic().name(unique("topic")).send().await.unwrap();
+    let topic = sns
+        .create_topic()
+        .name(unique("topic"))
+        .send()
+        .await
+        .unwrap();
     let arn = topic.topic_arn().unwrap().to_string();
     let (url, rx) = http_sink();
-    sns.subscribe().topic_arn(&arn).protocol("http").endpoint(&url).send().await.unwrap();
+    sns.subscribe()
+        .topic_arn(&arn)
+        .protocol("http")
+        .endpoint(&url)
+        .send()
+        .await
+        .unwrap();
     let notifier = Notifier::new(sns.clone(), Some(arn.clone()));
     let mut dep = deployment("d-NOTIFY001", "fn-n", &[]);
     dep.status = DeploymentStatus::Failed;
-    notifier.publish(NotificationKind::DeploymentRollback, &dep, REGION).await.expect("publish");
+    notifier
+        .publish(NotificationKind::DeploymentRollback, &dep, REGION)
+        .await
+        .expect("publish");
     let mut seen = Vec::new();
     while let Ok(body) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
         let hit = body.contains("DeploymentRollback");
@@ -234,11 +339,20 @@ async fn notifications_reach_the_topic() {
             break;
         }
     }
-    let body = seen.iter().find(|b| b.contains("DeploymentRollback")).expect("notification delivered");
+    let body = seen
+        .iter()
+        .find(|b| b.contains("DeploymentRollback"))
+        .expect("notification delivered");
     assert!(body.contains("d-NOTIFY001"), "{body}");
     // Without a topic nothing is sent and nothing fails.
-    Notifier::new(sns.clone(), None).publish(NotificationKind::DeploymentStart, &dep, REGION).await.unwrap();
+    Notifier::new(sns.clone(), None)
+        .publish(NotificationKind::DeploymentStart, &dep, REGION)
+        .await
+        .unwrap();
     // A topic that does not exist is an error, not silence.
     let bad = Notifier::new(sns, Some(format!("{arn}-missing")));
-    assert!(bad.publish(NotificationKind::DeploymentStart, &dep, REGION).await.is_err());
+    assert!(bad
+        .publish(NotificationKind::DeploymentStart, &dep, REGION)
+        .await
+        .is_err());
 }

@@ -58,8 +58,10 @@ struct OutputArg {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start a deployment from a CodeDeploy AppSpec (Lambda).
-    #[command(after_help = "Exit codes with --wait: 0 succeeded; 1 failed, stopped or rolled back; \
-2 refused before anything changed (invalid input, missing resource, another deployment in progress).")]
+    #[command(
+        after_help = "Exit codes with --wait: 0 succeeded; 1 failed, stopped or rolled back; \
+2 refused before anything changed (invalid input, missing resource, another deployment in progress)."
+    )]
     Deploy(DeployArgs),
     /// Show a deployment: status, traffic, lifecycle events, error.
     Status {
@@ -110,7 +112,9 @@ enum Command {
 enum ConfigCommand {
     /// Store a custom configuration from a JSON or YAML file (CodeDeploy's
     /// TrafficRoutingConfig shape, or Cutover's explicit steps).
-    #[command(after_help = "File example:\n  {\"deploymentConfigName\": \"Canary20Percent15Minutes\", \"computePlatform\": \"Lambda\",\n   \"trafficRoutingConfig\": {\"type\": \"TimeBasedCanary\", \"timeBasedCanary\": {\"canaryPercentage\": 20, \"canaryInterval\": 15}}}\n  Steps: {\"type\": \"Steps\", \"steps\": [{\"weight\": 5, \"bakeSeconds\": 60}, {\"weight\": 50, \"bakeSeconds\": 300}]}, plus \"bakeAfterSeconds\": N at the top level.")]
+    #[command(
+        after_help = "File example:\n  {\"deploymentConfigName\": \"Canary20Percent15Minutes\", \"computePlatform\": \"Lambda\",\n   \"trafficRoutingConfig\": {\"type\": \"TimeBasedCanary\", \"timeBasedCanary\": {\"canaryPercentage\": 20, \"canaryInterval\": 15}}}\n  Steps: {\"type\": \"Steps\", \"steps\": [{\"weight\": 5, \"bakeSeconds\": 60}, {\"weight\": 50, \"bakeSeconds\": 300}]}, plus \"bakeAfterSeconds\": N at the top level."
+    )]
     Put {
         /// The configuration file.
         #[arg(long)]
@@ -171,18 +175,27 @@ struct Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         let code = match e {
-            Error::Refused(_) | Error::InProgress { .. } | Error::NotFound(_) | Error::HookReport(_) => {
-                EXIT_REFUSED
-            }
+            Error::Refused(_)
+            | Error::InProgress { .. }
+            | Error::NotFound(_)
+            | Error::HookReport(_) => EXIT_REFUSED,
             _ => EXIT_ENDED_BADLY,
         };
-        Failure { code, error_code: e.code().to_string(), message: e.to_string() }
+        Failure {
+            code,
+            error_code: e.code().to_string(),
+            message: e.to_string(),
+        }
     }
 }
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Failure {
-        Failure { code: EXIT_REFUSED, error_code: "InvalidInput".into(), message: format!("{e:#}") }
+        Failure {
+            code: EXIT_REFUSED,
+            error_code: "InvalidInput".into(),
+            message: format!("{e:#}"),
+        }
     }
 }
 
@@ -195,9 +208,14 @@ fn main() -> ExitCode {
         | Command::Stop { out, .. }
         | Command::Plan { out, .. }
         | Command::Configs { out } => out.output,
-        Command::Config { command: ConfigCommand::Put { out, .. } } => out.output,
+        Command::Config {
+            command: ConfigCommand::Put { out, .. },
+        } => out.output,
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -208,7 +226,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             if output == Output::Json {
-                println!("{}", json!({"error": {"code": f.error_code, "message": f.message}}));
+                println!(
+                    "{}",
+                    json!({"error": {"code": f.error_code, "message": f.message}})
+                );
             }
             eprintln!("error: {}", f.message);
             ExitCode::from(f.code)
@@ -241,7 +262,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             let list = app.store.list(active).await?;
             match out.output {
                 Output::Json => {
-                    println!("{}", Value::Array(list.iter().map(Deployment::summary).collect()))
+                    println!(
+                        "{}",
+                        Value::Array(list.iter().map(Deployment::summary).collect())
+                    )
                 }
                 Output::Text => {
                     if list.is_empty() {
@@ -263,7 +287,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(EXIT_OK)
         }
         Command::Stop { id, rollback, out } => {
-            let outcome = app.stop(&id, rollback, Some("stopped by `cutover stop`".into())).await?;
+            let outcome = app
+                .stop(&id, rollback, Some("stopped by `cutover stop`".into()))
+                .await?;
             let dep = outcome.deployment;
             match out.output {
                 Output::Json => println!("{}", dep.summary()),
@@ -271,7 +297,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     "{}: {}{}",
                     dep.id,
                     dep.status,
-                    if dep.rolled_back { ", traffic rolled back to the current version" } else { "" }
+                    if dep.rolled_back {
+                        ", traffic rolled back to the current version"
+                    } else {
+                        ""
+                    }
                 ),
             }
             Ok(EXIT_OK)
@@ -305,21 +335,34 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 }
                 Output::Text => {
                     for c in &all {
-                        println!("{:<52} {:<6} {}", c.name, c.platform.to_string(), c.describe());
+                        println!(
+                            "{:<52} {:<6} {}",
+                            c.name,
+                            c.platform.to_string(),
+                            c.describe()
+                        );
                     }
                 }
             }
             Ok(EXIT_OK)
         }
-        Command::Config { command: ConfigCommand::Put { file, out } } => {
+        Command::Config {
+            command: ConfigCommand::Put { file, out },
+        } => {
             let text = read_input(&file, "--file")?;
-            let config = DeploymentConfig::parse_document(&text)
-                .map_err(|e| Failure { code: EXIT_REFUSED, error_code: "InvalidConfig".into(), message: format!("{}: {e}", file.display()) })?;
+            let config = DeploymentConfig::parse_document(&text).map_err(|e| Failure {
+                code: EXIT_REFUSED,
+                error_code: "InvalidConfig".into(),
+                message: format!("{}: {e}", file.display()),
+            })?;
             if DeploymentConfig::predefined(&config.name).is_some() {
                 return Err(Failure {
                     code: EXIT_REFUSED,
                     error_code: "InvalidConfig".into(),
-                    message: format!("deploymentConfigName: {} is a predefined name; choose another", config.name),
+                    message: format!(
+                        "deploymentConfigName: {} is a predefined name; choose another",
+                        config.name
+                    ),
                 });
             }
             app.store.ensure_table().await?;
@@ -334,11 +377,18 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
 }
 
 fn read_input(path: &std::path::Path, flag: &str) -> anyhow::Result<String> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{flag}: cannot read {}", path.display()))?;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("{flag}: cannot read {}", path.display()))?;
     if meta.len() > cutover_aws::service::MAX_APPSPEC_BYTES as u64 {
-        anyhow::bail!("{flag}: {} is {} bytes; the limit is {}", path.display(), meta.len(), cutover_aws::service::MAX_APPSPEC_BYTES);
+        anyhow::bail!(
+            "{flag}: {} is {} bytes; the limit is {}",
+            path.display(),
+            meta.len(),
+            cutover_aws::service::MAX_APPSPEC_BYTES
+        );
     }
-    std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read {} as UTF-8 text", path.display()))
+    std::fs::read_to_string(path)
+        .with_context(|| format!("{flag}: cannot read {} as UTF-8 text", path.display()))
 }
 
 async fn find_config(app: &Cutover, name: &str) -> Result<DeploymentConfig, Failure> {
@@ -347,7 +397,11 @@ async fn find_config(app: &Cutover, name: &str) -> Result<DeploymentConfig, Fail
     }
     match app.store.get_config(name).await {
         Ok(Some(c)) => Ok(c),
-        _ => Err(Error::refused("UnknownConfig", cutover_core::config::ConfigError::unknown_name(name).to_string()).into()),
+        _ => Err(Error::refused(
+            "UnknownConfig",
+            cutover_core::config::ConfigError::unknown_name(name).to_string(),
+        )
+        .into()),
     }
 }
 
@@ -374,7 +428,12 @@ fn print_plan(config: &DeploymentConfig, output: Output) {
                    "description": config.describe(), "totalSeconds": config.total_seconds(), "steps": steps})
         ),
         Output::Text => {
-            println!("{} ({}): {}", config.name, config.platform, config.describe());
+            println!(
+                "{} ({}): {}",
+                config.name,
+                config.platform,
+                config.describe()
+            );
             let mut at = 0;
             for (i, s) in schedule.iter().enumerate() {
                 let last = i + 1 == schedule.len();
@@ -394,10 +453,23 @@ fn print_plan(config: &DeploymentConfig, output: Output) {
 }
 
 async fn print_status(app: &Cutover, dep: &Deployment) {
-    println!("deployment {}  {}{}", dep.id, dep.status, if dep.rolled_back { " (rolled back)" } else { "" });
+    println!(
+        "deployment {}  {}{}",
+        dep.id,
+        dep.status,
+        if dep.rolled_back {
+            " (rolled back)"
+        } else {
+            ""
+        }
+    );
     println!("  target   {}", dep.target.describe());
     println!("  config   {} — {}", dep.config.name, dep.config.describe());
-    let split: Vec<String> = dep.traffic_split().iter().map(|(v, w)| format!("{w}% on {v}")).collect();
+    let split: Vec<String> = dep
+        .traffic_split()
+        .iter()
+        .map(|(v, w)| format!("{w}% on {v}"))
+        .collect();
     println!("  traffic  {}", split.join(", "));
     for e in &dep.events {
         println!(
@@ -420,12 +492,18 @@ async fn print_status(app: &Cutover, dep: &Deployment) {
 
 fn progress_line(dep: &Deployment, started: u64) -> String {
     let elapsed = fmt_secs(now_ms().saturating_sub(started) / 1000);
-    let split: Vec<String> = dep.traffic_split().iter().map(|(v, w)| format!("{w}% v{v}")).collect();
+    let split: Vec<String> = dep
+        .traffic_split()
+        .iter()
+        .map(|(v, w)| format!("{w}% v{v}"))
+        .collect();
     let steps = dep.schedule().len();
     let what = match &dep.phase {
         Phase::Created => "created".to_string(),
         Phase::Hook { event } => match &dep.hook {
-            Some(h) if h.next_invoke_at.is_none() => format!("{event}: waiting for {} to report", h.function),
+            Some(h) if h.next_invoke_at.is_none() => {
+                format!("{event}: waiting for {} to report", h.function)
+            }
             Some(h) => format!("{event}: running {}", h.function),
             None => format!("{event}"),
         },
@@ -433,9 +511,17 @@ fn progress_line(dep: &Deployment, started: u64) -> String {
         Phase::Baking { step, until } => {
             let left = until.saturating_sub(now_ms()).div_ceil(1000);
             if step + 1 == steps {
-                format!("AllowTraffic step {}/{steps}: baking, done in {}", step + 1, fmt_secs(left))
+                format!(
+                    "AllowTraffic step {}/{steps}: baking, done in {}",
+                    step + 1,
+                    fmt_secs(left)
+                )
             } else {
-                format!("AllowTraffic step {}/{steps}: next shift in {}", step + 1, fmt_secs(left))
+                format!(
+                    "AllowTraffic step {}/{steps}: next shift in {}",
+                    step + 1,
+                    fmt_secs(left)
+                )
             }
         }
         Phase::RollingBack { .. } => "rolling back".to_string(),
@@ -450,7 +536,12 @@ fn progress_line(dep: &Deployment, started: u64) -> String {
             s
         }
     };
-    format!("[{elapsed:>6}] {}  {}  [{}]", dep.id, what, split.join(" | "))
+    format!(
+        "[{elapsed:>6}] {}  {}  [{}]",
+        dep.id,
+        what,
+        split.join(" | ")
+    )
 }
 
 async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failure> {
@@ -500,9 +591,22 @@ async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failure> {
         let sfn = aws_sdk_sfn_client(&sdk);
         let arn = args.state_machine_arn.clone().unwrap_or_default();
         let input = json!({"deploymentId": dep.id}).to_string();
-        if let Err(e) = sfn.start_execution().state_machine_arn(&arn).name(&dep.id).input(input).send().await {
+        if let Err(e) = sfn
+            .start_execution()
+            .state_machine_arn(&arn)
+            .name(&dep.id)
+            .input(input)
+            .send()
+            .await
+        {
             // Nothing moved yet: stop the recorded deployment so the alias is free again.
-            let _ = app.stop(&dep.id, false, Some("the state machine could not be started".into())).await;
+            let _ = app
+                .stop(
+                    &dep.id,
+                    false,
+                    Some("the state machine could not be started".into()),
+                )
+                .await;
             return Err(Error::aws("StepFunctions", "StartExecution", &e).into());
         }
         if !args.wait {
@@ -544,7 +648,11 @@ async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failure> {
     if json_out {
         println!("{}", end.summary());
     }
-    Ok(if end.status == DeploymentStatus::Succeeded { EXIT_OK } else { EXIT_ENDED_BADLY })
+    Ok(if end.status == DeploymentStatus::Succeeded {
+        EXIT_OK
+    } else {
+        EXIT_ENDED_BADLY
+    })
 }
 
 fn aws_sdk_sfn_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sfn::Client {

@@ -12,7 +12,10 @@ pub const REGION: &str = "us-east-1";
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// The emulator's Python (installed by `scripts/install-emulator`).
@@ -39,20 +42,31 @@ pub fn emulator() -> &'static Emulator {
         assert!(status.success(), "scripts/install-emulator failed");
         let mut child = Command::new(python())
             .arg(repo().join("scripts/emulator.py"))
-            .args(["serve", "--port", "0", "--exit-with-parent", &std::process::id().to_string()])
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--exit-with-parent",
+                &std::process::id().to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the emulator");
         let stdout = child.stdout.take().expect("emulator stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read READY line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read READY line");
         let url = line
             .trim()
             .strip_prefix("READY ")
             .unwrap_or_else(|| panic!("emulator did not start: {line:?}"))
             .to_string();
-        Emulator { url, _child: Mutex::new(child) }
+        Emulator {
+            url,
+            _child: Mutex::new(child),
+        }
     })
 }
 
@@ -111,7 +125,15 @@ pub fn unique(prefix: &str) -> String {
 
 /// Creates a function with `versions` published versions and an alias `live` on version 1.
 pub fn seed_function(name: &str, versions: u32) {
-    seed(&["lambda", "--name", name, "--versions", &versions.to_string(), "--alias", "live"]);
+    seed(&[
+        "lambda",
+        "--name",
+        name,
+        "--versions",
+        &versions.to_string(),
+        "--alias",
+        "live",
+    ]);
 }
 
 /// A Lambda AppSpec for `function`'s alias `live`, 1 → 2, with optional hooks.

@@ -37,21 +37,29 @@ impl Alarms {
                 (
                     a.alarm_name().unwrap_or_default().to_string(),
                     a.state_value(),
-                    a.state_updated_timestamp().and_then(|t| t.to_millis().ok()).map(|t| t.max(0) as u64),
+                    a.state_updated_timestamp()
+                        .and_then(|t| t.to_millis().ok())
+                        .map(|t| t.max(0) as u64),
                 )
             })
             .chain(out.composite_alarms().iter().map(|a| {
                 (
                     a.alarm_name().unwrap_or_default().to_string(),
                     a.state_value(),
-                    a.state_updated_timestamp().and_then(|t| t.to_millis().ok()).map(|t| t.max(0) as u64),
+                    a.state_updated_timestamp()
+                        .and_then(|t| t.to_millis().ok())
+                        .map(|t| t.max(0) as u64),
                 )
             }))
             .collect();
         Ok(names
             .iter()
             .map(|name| match found.iter().find(|(n, _, _)| n == name) {
-                None => AlarmView { name: name.clone(), state: AlarmState::Missing, updated_at: None },
+                None => AlarmView {
+                    name: name.clone(),
+                    state: AlarmState::Missing,
+                    updated_at: None,
+                },
                 Some((_, state, updated_at)) => AlarmView {
                     name: name.clone(),
                     state: match state {

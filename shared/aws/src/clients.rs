@@ -22,8 +22,12 @@ impl Settings {
     /// Reads `CUTOVER_TABLE` and `CUTOVER_TOPIC_ARN`.
     pub fn from_env() -> Settings {
         Settings {
-            table: std::env::var("CUTOVER_TABLE").ok().filter(|s| !s.is_empty()),
-            topic_arn: std::env::var("CUTOVER_TOPIC_ARN").ok().filter(|s| !s.is_empty()),
+            table: std::env::var("CUTOVER_TABLE")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            topic_arn: std::env::var("CUTOVER_TOPIC_ARN")
+                .ok()
+                .filter(|s| !s.is_empty()),
         }
     }
 }
@@ -35,12 +39,18 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 
 /// Builds every adapter from one SDK configuration.
 pub fn build(sdk: &aws_config::SdkConfig, settings: &Settings) -> Cutover {
-    let table = settings.table.clone().unwrap_or_else(|| DEFAULT_TABLE.to_string());
+    let table = settings
+        .table
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TABLE.to_string());
     Cutover {
         store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
         lambda: LambdaRouter::new(aws_sdk_lambda::Client::new(sdk)),
         alarms: Alarms::new(aws_sdk_cloudwatch::Client::new(sdk)),
         notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), settings.topic_arn.clone()),
-        region: sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
+        region: sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into()),
     }
 }

@@ -61,12 +61,21 @@ impl fmt::Display for Refusal {
 impl Error {
     /// A refusal with a code and a message.
     pub fn refused(code: &'static str, message: impl Into<String>) -> Error {
-        Error::Refused(Refusal { code, message: message.into() })
+        Error::Refused(Refusal {
+            code,
+            message: message.into(),
+        })
     }
 
     /// Whether a caller may retry the same request.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Aws { retryable: true, .. } | Error::Conflict(_))
+        matches!(
+            self,
+            Error::Aws {
+                retryable: true,
+                ..
+            } | Error::Conflict(_)
+        )
     }
 
     /// Machine-readable code for JSON output.
@@ -119,7 +128,12 @@ impl Error {
             }
             other => format!("{}", aws_sdk_lambda::error::DisplayErrorContext(other)),
         };
-        Error::Aws { service, operation, message, retryable }
+        Error::Aws {
+            service,
+            operation,
+            message,
+            retryable,
+        }
     }
 }
 

@@ -32,21 +32,32 @@ pub async fn init() -> App {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(event: Value, what: &str) -> Result<T> {
-    let size = serde_json::to_vec(&event).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&event)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_EVENT_BYTES {
-        return Err(Error::refused("InvalidEvent", format!("{what}: event of {size} bytes is over the {MAX_EVENT_BYTES}-byte limit")));
+        return Err(Error::refused(
+            "InvalidEvent",
+            format!("{what}: event of {size} bytes is over the {MAX_EVENT_BYTES}-byte limit"),
+        ));
     }
-    serde_json::from_value(event).map_err(|e| Error::refused("InvalidEvent", format!("{what}: {e}")))
+    serde_json::from_value(event)
+        .map_err(|e| Error::refused("InvalidEvent", format!("{what}: {e}")))
 }
 
 fn check_id(id: &str) -> Result<()> {
     let ok = id.len() == 11
         && id.starts_with("d-")
-        && id[2..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        && id[2..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
     if ok {
         Ok(())
     } else {
-        Err(Error::refused("InvalidDeploymentId", format!("deploymentId: {id:?} is not a deployment id (d- and nine letters or digits)")))
+        Err(Error::refused(
+            "InvalidDeploymentId",
+            format!("deploymentId: {id:?} is not a deployment id (d- and nine letters or digits)"),
+        ))
     }
 }
 
@@ -77,7 +88,10 @@ fn advance_output(outcome: &crate::service::TickOutcome) -> AdvanceOutput {
         deployment_id: outcome.deployment.id.clone(),
         status: outcome.deployment.status.as_str().to_string(),
         done: outcome.wake_after.is_none(),
-        wait_seconds: outcome.wake_after.map(|ms| ms.div_ceil(1000).max(1)).unwrap_or(0),
+        wait_seconds: outcome
+            .wake_after
+            .map(|ms| ms.div_ceil(1000).max(1))
+            .unwrap_or(0),
     }
 }
 
@@ -88,9 +102,17 @@ pub async fn start(app: &App, event: Value) -> Result<Value> {
     let dep = app.cutover.start(&req).await?;
     if let Some((sfn, arn)) = &app.driver {
         let input = json!({"deploymentId": dep.id}).to_string();
-        let res = sfn.start_execution().state_machine_arn(arn).name(&dep.id).input(input).send().await;
+        let res = sfn
+            .start_execution()
+            .state_machine_arn(arn)
+            .name(&dep.id)
+            .input(input)
+            .send()
+            .await;
         if let Err(e) = res {
-            let already = e.as_service_error().is_some_and(|s| s.is_execution_already_exists());
+            let already = e
+                .as_service_error()
+                .is_some_and(|s| s.is_execution_already_exists());
             if !already {
                 return Err(Error::aws("StepFunctions", "StartExecution", &e));
             }
@@ -103,7 +125,10 @@ pub async fn start(app: &App, event: Value) -> Result<Value> {
 pub async fn advance(app: &App, event: Value) -> Result<AdvanceOutput> {
     let input: AdvanceInput = parse(event, "advance")?;
     check_id(&input.deployment_id)?;
-    let outcome = app.cutover.tick(&input.deployment_id, Observation::default()).await?;
+    let outcome = app
+        .cutover
+        .tick(&input.deployment_id, Observation::default())
+        .await?;
     Ok(advance_output(&outcome))
 }
 
@@ -125,7 +150,11 @@ pub async fn hook_report(app: &App, event: Value) -> Result<Value> {
     check_id(&input.deployment_id)?;
     let outcome = app
         .cutover
-        .hook_report(&input.deployment_id, &input.lifecycle_event_hook_execution_id, &input.status)
+        .hook_report(
+            &input.deployment_id,
+            &input.lifecycle_event_hook_execution_id,
+            &input.status,
+        )
         .await?;
     Ok(json!({
         "deploymentId": outcome.deployment.id,
@@ -187,9 +216,19 @@ pub enum ControlInput {
 /// `control`: stop, status and list.
 pub async fn control(app: &App, event: Value) -> Result<Value> {
     match parse::<ControlInput>(event, "control")? {
-        ControlInput::Stop { deployment_id, rollback } => {
+        ControlInput::Stop {
+            deployment_id,
+            rollback,
+        } => {
             check_id(&deployment_id)?;
-            let o = app.cutover.stop(&deployment_id, rollback, Some("stopped through the control function".into())).await?;
+            let o = app
+                .cutover
+                .stop(
+                    &deployment_id,
+                    rollback,
+                    Some("stopped through the control function".into()),
+                )
+                .await?;
             Ok(o.deployment.summary())
         }
         ControlInput::Status { deployment_id } => {
@@ -216,15 +255,22 @@ mod tests {
         let value: Value = serde_json::from_str(text).expect("fixture is JSON");
         let parsed: T = parse(value.clone(), "fixture").expect("fixture parses");
         let again: T = serde_json::from_value(serde_json::to_value(&parsed).unwrap()).unwrap();
-        assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(&parsed).unwrap());
+        assert_eq!(
+            serde_json::to_value(&again).unwrap(),
+            serde_json::to_value(&parsed).unwrap()
+        );
         parsed
     }
 
     #[test]
     fn fixtures_parse_into_the_function_inputs() {
         let start: StartRequest = round_trip(include_str!("../../../events/start.json"));
-        assert_eq!(start.config.as_deref(), Some("CodeDeployDefault.LambdaCanary10Percent5Minutes"));
-        let spec = cutover_core::appspec::AppSpec::parse(&start.appspec).expect("fixture AppSpec is valid");
+        assert_eq!(
+            start.config.as_deref(),
+            Some("CodeDeployDefault.LambdaCanary10Percent5Minutes")
+        );
+        let spec = cutover_core::appspec::AppSpec::parse(&start.appspec)
+            .expect("fixture AppSpec is valid");
         assert_eq!(spec.hooks.len(), 2);
         let adv: AdvanceInput = round_trip(include_str!("../../../events/advance.json"));
         check_id(&adv.deployment_id).unwrap();
@@ -237,10 +283,21 @@ mod tests {
         ] {
             let _: ControlInput = round_trip(text);
         }
-        let alarm: Value = serde_json::from_str(include_str!("../../../events/alarm.json")).unwrap();
-        assert_eq!(alarm.pointer("/detail/state/value").and_then(Value::as_str), Some("ALARM"));
-        let hook: Value = serde_json::from_str(include_str!("../../../events/hook-invocation.json")).unwrap();
-        for key in ["DeploymentId", "LifecycleEventHookExecutionId", "CurrentVersion", "TargetVersion", "TrafficWeight"] {
+        let alarm: Value =
+            serde_json::from_str(include_str!("../../../events/alarm.json")).unwrap();
+        assert_eq!(
+            alarm.pointer("/detail/state/value").and_then(Value::as_str),
+            Some("ALARM")
+        );
+        let hook: Value =
+            serde_json::from_str(include_str!("../../../events/hook-invocation.json")).unwrap();
+        for key in [
+            "DeploymentId",
+            "LifecycleEventHookExecutionId",
+            "CurrentVersion",
+            "TargetVersion",
+            "TrafficWeight",
+        ] {
             assert!(hook.get(key).is_some(), "{key}");
         }
     }
@@ -248,10 +305,23 @@ mod tests {
     #[test]
     fn hostile_events_are_refused() {
         let big = json!({"deploymentId": "d-AAAAAAAAA", "pad": "x".repeat(MAX_EVENT_BYTES)});
-        assert_eq!(parse::<Value>(big, "advance").unwrap_err().code(), "InvalidEvent");
+        assert_eq!(
+            parse::<Value>(big, "advance").unwrap_err().code(),
+            "InvalidEvent"
+        );
         let unknown = json!({"appspec": "x", "surprise": true});
-        assert!(parse::<StartRequest>(unknown, "start").unwrap_err().to_string().contains("surprise"));
-        for bad in ["", "d-", "d-abcdefghi", "d-AAAAAAAAAA", "../../etc", "d-AAAA#AAAA"] {
+        assert!(parse::<StartRequest>(unknown, "start")
+            .unwrap_err()
+            .to_string()
+            .contains("surprise"));
+        for bad in [
+            "",
+            "d-",
+            "d-abcdefghi",
+            "d-AAAAAAAAAA",
+            "../../etc",
+            "d-AAAA#AAAA",
+        ] {
             assert!(check_id(bad).is_err(), "{bad:?}");
         }
         check_id("d-7Q2K9X4MB").unwrap();

@@ -67,7 +67,10 @@ impl LambdaRouter {
     /// shows a version outside the deployment is left alone (the next read reports it).
     pub async fn route(&self, target: &LambdaTarget, weight: u8) -> Result<()> {
         if weight > 100 {
-            return Err(Error::refused("InvalidWeight", format!("weight {weight} is over 100")));
+            return Err(Error::refused(
+                "InvalidWeight",
+                format!("weight {weight} is over 100"),
+            ));
         }
         let now = self.read_alias(target).await?;
         let ours = |v: &str| v == target.current_version || v == target.target_version;
@@ -95,7 +98,9 @@ impl LambdaRouter {
             .send()
             .await
             .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_precondition_failed_exception()) {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_precondition_failed_exception())
+                {
                     Error::Aws {
                         service: SVC,
                         operation: "UpdateAlias",
@@ -139,7 +144,10 @@ impl LambdaRouter {
             };
             for v in page.versions() {
                 if let Some(num) = v.version() {
-                    let dlq = v.dead_letter_config().and_then(|d| d.target_arn()).map(str::to_string);
+                    let dlq = v
+                        .dead_letter_config()
+                        .and_then(|d| d.target_arn())
+                        .map(str::to_string);
                     versions.insert(num.to_string(), (v.role().map(str::to_string), dlq));
                 }
             }
@@ -153,9 +161,16 @@ impl LambdaRouter {
         let list = if published.is_empty() {
             "none — publish one with `aws lambda publish-version`".to_string()
         } else {
-            published.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            published
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        for (field, v) in [("CurrentVersion", &target.current_version), ("TargetVersion", &target.target_version)] {
+        for (field, v) in [
+            ("CurrentVersion", &target.current_version),
+            ("TargetVersion", &target.target_version),
+        ] {
             if !versions.contains_key(v.as_str()) {
                 return Err(Error::refused(
                     "VersionNotFound",
@@ -223,11 +238,19 @@ impl LambdaRouter {
 
     /// Checks that a hook function exists.
     pub async fn check_hook(&self, field: &str, function: &str) -> Result<()> {
-        match self.client.get_function_configuration().function_name(function).send().await {
+        match self
+            .client
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(is_not_found) => Err(Error::refused(
                 "HookFunctionNotFound",
-                format!("{field}: hook function {function} does not exist in this account and region"),
+                format!(
+                    "{field}: hook function {function} does not exist in this account and region"
+                ),
             )),
             Err(e) => Err(Error::aws(SVC, "GetFunctionConfiguration", &e)),
         }
@@ -235,7 +258,11 @@ impl LambdaRouter {
 
     /// Invokes a hook synchronously and reads its verdict. A function error is a failure;
     /// an answer that is not a verdict means the hook will report later.
-    pub async fn invoke_hook(&self, function: &str, payload: &serde_json::Value) -> Result<HookResponse> {
+    pub async fn invoke_hook(
+        &self,
+        function: &str,
+        payload: &serde_json::Value,
+    ) -> Result<HookResponse> {
         let body = serde_json::to_vec(payload).map_err(|e| Error::Corrupt(e.to_string()))?;
         let out = self
             .client
@@ -248,7 +275,9 @@ impl LambdaRouter {
         let out = match out {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(is_not_found) => {
-                return Ok(HookResponse::FunctionError(format!("function {function} does not exist")))
+                return Ok(HookResponse::FunctionError(format!(
+                    "function {function} does not exist"
+                )))
             }
             Err(e) => {
                 let err = Error::aws(SVC, "Invoke", &e);
@@ -291,7 +320,10 @@ mod tests {
     }
 
     fn alias_on(version: &str, revision: &str) -> GetAliasOutput {
-        GetAliasOutput::builder().function_version(version).revision_id(revision).build()
+        GetAliasOutput::builder()
+            .function_version(version)
+            .revision_id(revision)
+            .build()
     }
 
     #[tokio::test]
@@ -301,11 +333,16 @@ mod tests {
             .match_requests(|r| r.revision_id() == Some("rev-7"))
             .then_error(|| {
                 UpdateAliasError::PreconditionFailedException(
-                    PreconditionFailedException::builder().message("revision changed").build(),
+                    PreconditionFailedException::builder()
+                        .message("revision changed")
+                        .build(),
                 )
             });
         let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &update]);
-        let err = LambdaRouter::new(client).route(&target(), 10).await.unwrap_err();
+        let err = LambdaRouter::new(client)
+            .route(&target(), 10)
+            .await
+            .unwrap_err();
         assert_eq!(update.num_calls(), 1);
         assert!(err.is_retryable());
         assert!(err.to_string().contains("changed by someone else"), "{err}");
@@ -318,7 +355,11 @@ mod tests {
             .then_output(|| UpdateAliasOutput::builder().build());
         let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &update]);
         LambdaRouter::new(client).route(&target(), 0).await.unwrap();
-        assert_eq!(update.num_calls(), 0, "an alias on version 5 belongs to someone else");
+        assert_eq!(
+            update.num_calls(),
+            0,
+            "an alias on version 5 belongs to someone else"
+        );
     }
 
     #[tokio::test]
@@ -337,7 +378,10 @@ mod tests {
             )
         });
         let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get]);
-        let err = LambdaRouter::new(client).read_alias(&target()).await.unwrap_err();
+        let err = LambdaRouter::new(client)
+            .read_alias(&target())
+            .await
+            .unwrap_err();
         assert!(err.is_retryable(), "{err}");
     }
 }

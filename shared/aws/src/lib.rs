@@ -18,7 +18,12 @@ pub use service::{Cutover, StartRequest, TickOutcome};
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_target(false).without_time().try_init();
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
 
 /// Runs a function binary: builds the app once, then serves events with `handler`.
@@ -29,7 +34,9 @@ macro_rules! serve {
         let app = &app;
         lambda_runtime::run(lambda_runtime::service_fn(
             move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
-                $handler(app, event.payload).await.map_err($crate::functions::to_runtime_error)
+                $handler(app, event.payload)
+                    .await
+                    .map_err($crate::functions::to_runtime_error)
             },
         ))
         .await

@@ -37,7 +37,10 @@ pub fn message(kind: NotificationKind, dep: &Deployment, region: &str) -> serde_
 impl Notifier {
     /// A notifier; without a topic it does nothing.
     pub fn new(client: Client, topic_arn: Option<String>) -> Notifier {
-        Notifier { client, topic_arn: topic_arn.filter(|t| !t.is_empty()) }
+        Notifier {
+            client,
+            topic_arn: topic_arn.filter(|t| !t.is_empty()),
+        }
     }
 
     /// The topic, if configured.
@@ -46,8 +49,15 @@ impl Notifier {
     }
 
     /// Publishes one notification.
-    pub async fn publish(&self, kind: NotificationKind, dep: &Deployment, region: &str) -> Result<()> {
-        let Some(topic) = &self.topic_arn else { return Ok(()) };
+    pub async fn publish(
+        &self,
+        kind: NotificationKind,
+        dep: &Deployment,
+        region: &str,
+    ) -> Result<()> {
+        let Some(topic) = &self.topic_arn else {
+            return Ok(());
+        };
         let body = message(kind, dep, region).to_string();
         let attr = |v: &str| {
             MessageAttributeValue::builder()
@@ -59,7 +69,12 @@ impl Notifier {
         self.client
             .publish()
             .topic_arn(topic)
-            .subject(format!("{}: {} {}", kind.as_str(), dep.id, dep.target.describe()).chars().take(99).collect::<String>())
+            .subject(
+                format!("{}: {} {}", kind.as_str(), dep.id, dep.target.describe())
+                    .chars()
+                    .take(99)
+                    .collect::<String>(),
+            )
             .message(body)
             .message_attributes("event", attr(kind.as_str())?)
             .message_attributes("deploymentId", attr(&dep.id)?)

@@ -31,15 +31,21 @@ pub const DEFAULT_CONFIG: &str = "CodeDeployDefault.LambdaAllAtOnce";
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// A new CodeDeploy-style deployment id: `d-` and nine upper-case letters and digits.
 pub fn new_deployment_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let bytes = uuid::Uuid::new_v4().into_bytes();
-    let tail: String =
-        bytes.iter().take(9).map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    let tail: String = bytes
+        .iter()
+        .take(9)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
     format!("d-{tail}")
 }
 
@@ -131,7 +137,10 @@ impl Cutover {
         if req.appspec.len() > MAX_APPSPEC_BYTES {
             return Err(Error::refused(
                 "InvalidAppSpec",
-                format!("appspec: {} bytes is over the {MAX_APPSPEC_BYTES}-byte limit", req.appspec.len()),
+                format!(
+                    "appspec: {} bytes is over the {MAX_APPSPEC_BYTES}-byte limit",
+                    req.appspec.len()
+                ),
             ));
         }
         let spec = AppSpec::parse(&req.appspec)
@@ -154,12 +163,19 @@ impl Cutover {
             time_scale: req.time_scale.unwrap_or(1.0),
             ..DeploymentOptions::default()
         };
-        options.validate().map_err(|m| Error::refused("InvalidOption", m))?;
+        options
+            .validate()
+            .map_err(|m| Error::refused("InvalidOption", m))?;
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = options.alarms.iter().find(|a| !seen.insert(a.as_str())) {
-            return Err(Error::refused("InvalidOption", format!("--alarm: {dup} is given twice")));
+            return Err(Error::refused(
+                "InvalidOption",
+                format!("--alarm: {dup} is given twice"),
+            ));
         }
-        let config = self.resolve_config(req.config.as_deref().unwrap_or(DEFAULT_CONFIG)).await?;
+        let config = self
+            .resolve_config(req.config.as_deref().unwrap_or(DEFAULT_CONFIG))
+            .await?;
         let target = LambdaTarget {
             function: lambda.name.clone(),
             alias: lambda.alias.clone(),
@@ -174,17 +190,25 @@ impl Cutover {
         }
         self.lambda.preflight(&target).await?;
         for (i, h) in spec.hooks.iter().enumerate() {
-            self.lambda.check_hook(&format!("Hooks[{i}].{}", h.event), &h.function).await?;
+            self.lambda
+                .check_hook(&format!("Hooks[{i}].{}", h.event), &h.function)
+                .await?;
         }
         let alarms = self.alarms.read(&options.alarms).await?;
         if let Some(a) = alarms.iter().find(|a| a.state == AlarmState::Missing) {
             return Err(Error::refused(
                 "AlarmNotFound",
-                format!("--alarm: CloudWatch alarm {} does not exist in this account and region", a.name),
+                format!(
+                    "--alarm: CloudWatch alarm {} does not exist in this account and region",
+                    a.name
+                ),
             ));
         }
-        let firing: Vec<&str> =
-            alarms.iter().filter(|a| a.state == AlarmState::Alarm).map(|a| a.name.as_str()).collect();
+        let firing: Vec<&str> = alarms
+            .iter()
+            .filter(|a| a.state == AlarmState::Alarm)
+            .map(|a| a.name.as_str())
+            .collect();
         if !firing.is_empty() && !options.ignore_firing_alarms {
             return Err(Error::refused(
                 "AlarmsFiring",
@@ -220,7 +244,12 @@ impl Cutover {
         Ok(dep)
     }
 
-    async fn observe(&self, dep: &Deployment, now: u64, extra: &Observation) -> Result<Observation> {
+    async fn observe(
+        &self,
+        dep: &Deployment,
+        now: u64,
+        extra: &Observation,
+    ) -> Result<Observation> {
         let need = engine::needs(dep, now);
         let mut obs = extra.clone();
         if need.alias {
@@ -231,7 +260,11 @@ impl Cutover {
         }
         if let Some(call) = &need.invoke_hook {
             if obs.hook_report.is_none() {
-                obs.hook_response = Some(self.lambda.invoke_hook(&call.function, &call.payload).await?);
+                obs.hook_response = Some(
+                    self.lambda
+                        .invoke_hook(&call.function, &call.payload)
+                        .await?,
+                );
             }
         }
         Ok(obs)
@@ -246,7 +279,10 @@ impl Cutover {
         loop {
             let dep = self.store.load(id).await?;
             if dep.is_done() {
-                return Ok(TickOutcome { deployment: dep, wake_after: None });
+                return Ok(TickOutcome {
+                    deployment: dep,
+                    wake_after: None,
+                });
             }
             let now = now_ms();
             let input = extra.clone().unwrap_or_default();
@@ -258,7 +294,8 @@ impl Cutover {
                     self.lambda.route(&decision.next.target, *weight).await?;
                 }
             }
-            let unchanged = decision.next == dep && decision.actions.is_empty() && decision.log.is_empty();
+            let unchanged =
+                decision.next == dep && decision.actions.is_empty() && decision.log.is_empty();
             let saved = if unchanged {
                 dep
             } else {
@@ -272,7 +309,10 @@ impl Cutover {
                         }
                         let deployment = self.store.load(id).await?;
                         let wake_after = if deployment.is_done() { None } else { Some(0) };
-                        return Ok(TickOutcome { deployment, wake_after });
+                        return Ok(TickOutcome {
+                            deployment,
+                            wake_after,
+                        });
                     }
                     Err(e) => return Err(e),
                 }
@@ -287,28 +327,49 @@ impl Cutover {
             }
             match decision.wake_after {
                 Some(0) if decisions < MAX_DECISIONS_PER_TICK => continue,
-                wake_after => return Ok(TickOutcome { deployment: saved, wake_after }),
+                wake_after => {
+                    return Ok(TickOutcome {
+                        deployment: saved,
+                        wake_after,
+                    })
+                }
             }
         }
     }
 
     /// Stops a deployment, rolling back when asked.
-    pub async fn stop(&self, id: &str, rollback: bool, reason: Option<String>) -> Result<TickOutcome> {
+    pub async fn stop(
+        &self,
+        id: &str,
+        rollback: bool,
+        reason: Option<String>,
+    ) -> Result<TickOutcome> {
         let dep = self.store.load(id).await?;
         if dep.status.is_terminal() {
             return Err(Error::refused(
                 "DeploymentAlreadyCompleted",
-                format!("deployment {id} already ended ({}); nothing to stop", dep.status),
+                format!(
+                    "deployment {id} already ended ({}); nothing to stop",
+                    dep.status
+                ),
             ));
         }
-        let obs = Observation { stop: Some(StopRequest { rollback, reason }), ..Default::default() };
+        let obs = Observation {
+            stop: Some(StopRequest { rollback, reason }),
+            ..Default::default()
+        };
         self.tick(id, obs).await
     }
 
     /// Accepts a hook's verdict reported later (CodeDeploy's
     /// `PutLifecycleEventHookExecutionStatus`). Only the pending execution id of that
     /// deployment is accepted, once.
-    pub async fn hook_report(&self, id: &str, execution_id: &str, status: &str) -> Result<TickOutcome> {
+    pub async fn hook_report(
+        &self,
+        id: &str,
+        execution_id: &str,
+        status: &str,
+    ) -> Result<TickOutcome> {
         let succeeded = match status {
             "Succeeded" | "SUCCEEDED" => true,
             "Failed" | "FAILED" => false,
@@ -337,7 +398,10 @@ impl Cutover {
             }
         }
         let obs = Observation {
-            hook_report: Some(HookReport { execution_id: execution_id.to_string(), succeeded }),
+            hook_report: Some(HookReport {
+                execution_id: execution_id.to_string(),
+                succeeded,
+            }),
             ..Default::default()
         };
         self.tick(id, obs).await

@@ -54,7 +54,9 @@ fn dep_pk(id: &str) -> String {
     format!("DEP#{id}")
 }
 
-fn built<T>(r: std::result::Result<T, aws_smithy_types::error::operation::BuildError>) -> Result<T> {
+fn built<T>(
+    r: std::result::Result<T, aws_smithy_types::error::operation::BuildError>,
+) -> Result<T> {
     r.map_err(|e| Error::Corrupt(format!("request could not be built: {e}")))
 }
 
@@ -73,13 +75,19 @@ fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> Result<u64> {
 }
 
 fn conditional_failed(reasons: &[aws_sdk_dynamodb::types::CancellationReason]) -> Vec<bool> {
-    reasons.iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect()
+    reasons
+        .iter()
+        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+        .collect()
 }
 
 impl Store {
     /// A store on `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Store {
-        Store { client, table: table.into() }
+        Store {
+            client,
+            table: table.into(),
+        }
     }
 
     /// The table name.
@@ -89,9 +97,17 @@ impl Store {
 
     /// Creates the table (on-demand billing, `pk`/`sk` keys) if it does not exist.
     pub async fn ensure_table(&self) -> Result<()> {
-        match self.client.describe_table().table_name(&self.table).send().await {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
             Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
             Err(e) => return Err(Error::aws(SVC, "DescribeTable", &e)),
         }
         let attr = |name: &str| {
@@ -103,7 +119,12 @@ impl Store {
             )
         };
         let key = |name: &str, kt: KeyType| {
-            built(KeySchemaElement::builder().attribute_name(name).key_type(kt).build())
+            built(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(kt)
+                    .build(),
+            )
         };
         let res = self
             .client
@@ -118,7 +139,12 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(Error::aws(SVC, "CreateTable", &e)),
         }
     }
@@ -139,7 +165,13 @@ impl Store {
         Ok(item)
     }
 
-    fn log_puts(&self, dep: &Deployment, first_seq: u64, lines: &[String], at: u64) -> Result<Vec<TransactWriteItem>> {
+    fn log_puts(
+        &self,
+        dep: &Deployment,
+        first_seq: u64,
+        lines: &[String],
+        at: u64,
+    ) -> Result<Vec<TransactWriteItem>> {
         lines
             .iter()
             .enumerate()
@@ -174,7 +206,11 @@ impl Store {
                         .build();
                     TransactWriteItem::builder().put(built(put)?).build()
                 } else {
-                    let del = Delete::builder().table_name(&self.table).key("pk", pk).key("sk", sk).build();
+                    let del = Delete::builder()
+                        .table_name(&self.table)
+                        .key("pk", pk)
+                        .key("sk", sk)
+                        .build();
                     TransactWriteItem::builder().delete(built(del)?).build()
                 })
             })
@@ -209,7 +245,12 @@ impl Store {
         ];
         items.extend(self.watch_items(dep, true)?);
         items.extend(self.log_puts(dep, 0, log, at)?);
-        let res = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match res {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -223,7 +264,10 @@ impl Store {
                     });
                 match failed {
                     Some(f) if f.get(1) == Some(&true) => {
-                        let active = self.lock_holder(&lock_pk).await?.unwrap_or_else(|| "?".into());
+                        let active = self
+                            .lock_holder(&lock_pk)
+                            .await?
+                            .unwrap_or_else(|| "?".into());
                         Err(Error::InProgress {
                             active,
                             target: format!("{}:{}", dep.target.function, dep.target.alias),
@@ -247,7 +291,10 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::aws(SVC, "GetItem", &e))?;
-        Ok(out.item().and_then(|i| get_s(i, "deploymentId").ok()).map(str::to_string))
+        Ok(out
+            .item()
+            .and_then(|i| get_s(i, "deploymentId").ok())
+            .map(str::to_string))
     }
 
     /// The deployment active on a target, if any.
@@ -310,7 +357,12 @@ impl Store {
             items.extend(self.watch_items(&saved, false)?);
         }
         items.extend(self.log_puts(&saved, first_seq, log, at)?);
-        let res = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match res {
             Ok(_) => Ok(saved),
             Err(e) => {
@@ -369,7 +421,10 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::aws(SVC, "Query", &e))?;
-        out.items().iter().map(|i| get_s(i, "deploymentId").map(str::to_string)).collect()
+        out.items()
+            .iter()
+            .map(|i| get_s(i, "deploymentId").map(str::to_string))
+            .collect()
     }
 
     /// Every deployment (or only the active ones), newest first.
@@ -404,7 +459,8 @@ impl Store {
 
     /// Stores a custom configuration (replacing one of the same name).
     pub async fn put_config(&self, config: &DeploymentConfig) -> Result<()> {
-        let doc = serde_json::to_string(&config.to_document()).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let doc = serde_json::to_string(&config.to_document())
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -454,7 +510,8 @@ impl Store {
             for item in page.items() {
                 let doc = get_s(item, "doc")?;
                 out.push(
-                    DeploymentConfig::parse_document(doc).map_err(|e| Error::Corrupt(e.to_string()))?,
+                    DeploymentConfig::parse_document(doc)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
                 );
             }
             match page.last_evaluated_key() {

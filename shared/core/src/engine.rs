@@ -129,9 +129,21 @@ pub fn needs(dep: &Deployment, now: Millis) -> Needs {
                     payload: hook_payload(dep, h),
                 }),
         },
-        Phase::Shifting { .. } => Needs { alias: true, alarms: watching, invoke_hook: None },
-        Phase::Baking { .. } => Needs { alias: false, alarms: watching, invoke_hook: None },
-        Phase::RollingBack { .. } => Needs { alias: true, alarms: false, invoke_hook: None },
+        Phase::Shifting { .. } => Needs {
+            alias: true,
+            alarms: watching,
+            invoke_hook: None,
+        },
+        Phase::Baking { .. } => Needs {
+            alias: false,
+            alarms: watching,
+            invoke_hook: None,
+        },
+        Phase::RollingBack { .. } => Needs {
+            alias: true,
+            alarms: false,
+            invoke_hook: None,
+        },
     }
 }
 
@@ -193,7 +205,8 @@ impl Ctx {
                     self.d.status = DeploymentStatus::Succeeded;
                     self.d.phase = Phase::Done;
                     self.d.ended_at = Some(self.now);
-                    self.actions.push(Action::Notify(NotificationKind::DeploymentSuccess));
+                    self.actions
+                        .push(Action::Notify(NotificationKind::DeploymentSuccess));
                     return;
                 }
                 hook_event => match self.d.hook_function(hook_event).map(str::to_string) {
@@ -236,26 +249,41 @@ impl Ctx {
 
     /// The deployment failed (or was stopped): record why and roll back if asked.
     fn fail(&mut self, status: DeploymentStatus, code: ErrorCode, message: String, rollback: bool) {
-        let running = self.d.events.iter().find(|e| e.status == EventStatus::InProgress).map(|e| e.name);
+        let running = self
+            .d
+            .events
+            .iter()
+            .find(|e| e.status == EventStatus::InProgress)
+            .map(|e| e.name);
         if let Some(name) = running {
             self.set_event(name, EventStatus::Failed, Some(message.clone()));
         }
         let now = self.now;
-        for e in self.d.events.iter_mut().filter(|e| e.status == EventStatus::Pending) {
+        for e in self
+            .d
+            .events
+            .iter_mut()
+            .filter(|e| e.status == EventStatus::Pending)
+        {
             e.status = EventStatus::Skipped;
             e.ended_at = Some(now);
         }
         self.d.status = status;
         self.d.hook = None;
-        self.log.push(format!("{status}: {} {message}", code.as_str()));
+        self.log
+            .push(format!("{status}: {} {message}", code.as_str()));
         self.d.error = Some(DeploymentError { code, message });
-        self.actions.push(Action::Notify(if status == DeploymentStatus::Stopped {
-            NotificationKind::DeploymentStop
-        } else {
-            NotificationKind::DeploymentFailure
-        }));
+        self.actions
+            .push(Action::Notify(if status == DeploymentStatus::Stopped {
+                NotificationKind::DeploymentStop
+            } else {
+                NotificationKind::DeploymentFailure
+            }));
         // Traffic was touched once AllowTraffic began; before that the alias is untouched.
-        let touched = self.d.event(LifecycleEvent::AllowTraffic).is_some_and(|e| e.started_at.is_some());
+        let touched = self
+            .d
+            .event(LifecycleEvent::AllowTraffic)
+            .is_some_and(|e| e.started_at.is_some());
         if rollback && touched {
             self.d.phase = Phase::RollingBack { attempts: 1 };
             self.actions.push(Action::Route { weight: 0 });
@@ -301,12 +329,22 @@ fn alias_matches(dep: &Deployment, alias: &crate::model::AliasView, weight: u8) 
 
 /// Decides what happens next. Pure: the same inputs give the same outputs.
 pub fn decide(dep: &Deployment, obs: &Observation, now: Millis) -> Decision {
-    let mut c = Ctx { d: dep.clone(), actions: Vec::new(), log: Vec::new(), now };
+    let mut c = Ctx {
+        d: dep.clone(),
+        actions: Vec::new(),
+        log: Vec::new(),
+        now,
+    };
     if c.d.phase != Phase::Done {
         step(&mut c, obs);
     }
     let wake_after = wake_after(&c.d, now);
-    Decision { next: c.d, actions: c.actions, wake_after, log: c.log }
+    Decision {
+        next: c.d,
+        actions: c.actions,
+        wake_after,
+        log: c.log,
+    }
 }
 
 fn step(c: &mut Ctx, obs: &Observation) {
@@ -316,8 +354,16 @@ fn step(c: &mut Ctx, obs: &Observation) {
     // An operator's stop wins over everything but a rollback already under way.
     if let Some(stop) = &obs.stop {
         if !c.d.status.is_terminal() {
-            let reason = stop.reason.clone().unwrap_or_else(|| "stopped on request".into());
-            c.fail(DeploymentStatus::Stopped, ErrorCode::ManualStop, reason, stop.rollback);
+            let reason = stop
+                .reason
+                .clone()
+                .unwrap_or_else(|| "stopped on request".into());
+            c.fail(
+                DeploymentStatus::Stopped,
+                ErrorCode::ManualStop,
+                reason,
+                stop.rollback,
+            );
             return;
         }
     }
@@ -326,7 +372,8 @@ fn step(c: &mut Ctx, obs: &Observation) {
         c.d.status = DeploymentStatus::InProgress;
         c.d.started_at = Some(now);
         c.set_event(LifecycleEvent::Start, EventStatus::Succeeded, None);
-        c.actions.push(Action::Notify(NotificationKind::DeploymentStart));
+        c.actions
+            .push(Action::Notify(NotificationKind::DeploymentStart));
         c.enter_after(LifecycleEvent::Start);
         return;
     }
@@ -339,7 +386,12 @@ fn step(c: &mut Ctx, obs: &Observation) {
                 match a.state {
                     AlarmState::Missing => {
                         let msg = format!("alarm {} no longer exists", a.name);
-                        c.fail(DeploymentStatus::Failed, ErrorCode::AlarmConfigError, msg, auto);
+                        c.fail(
+                            DeploymentStatus::Failed,
+                            ErrorCode::AlarmConfigError,
+                            msg,
+                            auto,
+                        );
                         return;
                     }
                     AlarmState::Alarm => {
@@ -375,11 +427,17 @@ fn step(c: &mut Ctx, obs: &Observation) {
                     );
                     c.log.push(format!("AllowTraffic: {detail}"));
                     c.set_detail(LifecycleEvent::AllowTraffic, detail);
-                    c.d.phase = Phase::Baking { step, until: now + wait };
+                    c.d.phase = Phase::Baking {
+                        step,
+                        until: now + wait,
+                    };
                     baking_step(c, step, now + wait);
                 }
                 Some(false) if attempts < MAX_ROUTE_ATTEMPTS => {
-                    c.d.phase = Phase::Shifting { step, attempts: attempts + 1 };
+                    c.d.phase = Phase::Shifting {
+                        step,
+                        attempts: attempts + 1,
+                    };
                     c.actions.push(Action::Route { weight });
                 }
                 Some(false) => {
@@ -387,7 +445,12 @@ fn step(c: &mut Ctx, obs: &Observation) {
                         "the alias did not show {weight}% on version {} after {attempts} attempts",
                         c.d.target.target_version
                     );
-                    c.fail(DeploymentStatus::Failed, ErrorCode::TrafficNotConfirmed, msg, auto);
+                    c.fail(
+                        DeploymentStatus::Failed,
+                        ErrorCode::TrafficNotConfirmed,
+                        msg,
+                        auto,
+                    );
                 }
                 None => {
                     let msg = format!(
@@ -395,7 +458,12 @@ fn step(c: &mut Ctx, obs: &Observation) {
                          Cutover left it as it is",
                         c.d.target.alias, alias.version
                     );
-                    c.fail(DeploymentStatus::Failed, ErrorCode::AliasModified, msg, false);
+                    c.fail(
+                        DeploymentStatus::Failed,
+                        ErrorCode::AliasModified,
+                        msg,
+                        false,
+                    );
                 }
             }
         }
@@ -408,14 +476,17 @@ fn step(c: &mut Ctx, obs: &Observation) {
                     c.d.rolled_back = true;
                     c.d.phase = Phase::Done;
                     c.d.ended_at = Some(now);
-                    c.actions.push(Action::Notify(NotificationKind::DeploymentRollback));
+                    c.actions
+                        .push(Action::Notify(NotificationKind::DeploymentRollback));
                     c.log.push(format!(
                         "rolled back: all traffic on version {}",
                         c.d.target.current_version
                     ));
                 }
                 Some(false) if attempts < MAX_ROUTE_ATTEMPTS => {
-                    c.d.phase = Phase::RollingBack { attempts: attempts + 1 };
+                    c.d.phase = Phase::RollingBack {
+                        attempts: attempts + 1,
+                    };
                     c.actions.push(Action::Route { weight: 0 });
                 }
                 _ => {
@@ -444,7 +515,11 @@ fn baking_step(c: &mut Ctx, step: usize, until: Millis) {
         c.begin_shift(step + 1);
     } else {
         let detail = format!("100% on version {}", c.d.target.target_version);
-        c.set_event(LifecycleEvent::AllowTraffic, EventStatus::Succeeded, Some(detail));
+        c.set_event(
+            LifecycleEvent::AllowTraffic,
+            EventStatus::Succeeded,
+            Some(detail),
+        );
         c.enter_after(LifecycleEvent::AllowTraffic);
     }
 }
@@ -458,7 +533,11 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
         return;
     };
     let mut verdict: Option<Result<String, String>> = None;
-    if let Some(report) = obs.hook_report.as_ref().filter(|r| r.execution_id == hook.execution_id) {
+    if let Some(report) = obs
+        .hook_report
+        .as_ref()
+        .filter(|r| r.execution_id == hook.execution_id)
+    {
         verdict = Some(if report.succeeded {
             Ok("hook reported Succeeded".into())
         } else {
@@ -469,14 +548,27 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
         match resp {
             HookResponse::Succeeded => verdict = Some(Ok("hook returned Succeeded".into())),
             HookResponse::Failed(reason) => {
-                verdict = Some(Err(format!("hook {} returned Failed: {reason}", hook.function)))
+                verdict = Some(Err(format!(
+                    "hook {} returned Failed: {reason}",
+                    hook.function
+                )))
             }
             HookResponse::FunctionError(err) => {
-                verdict = Some(Err(format!("hook {} raised an error: {err}", hook.function)))
+                verdict = Some(Err(format!(
+                    "hook {} raised an error: {err}",
+                    hook.function
+                )))
             }
             HookResponse::InProgress => {
-                hook.next_invoke_at = Some(now + c.d.options.scaled_ms(c.d.options.hook_retry_seconds));
-                c.set_detail(event, format!("hook answered InProgress ({} invocations)", hook.invocations));
+                hook.next_invoke_at =
+                    Some(now + c.d.options.scaled_ms(c.d.options.hook_retry_seconds));
+                c.set_detail(
+                    event,
+                    format!(
+                        "hook answered InProgress ({} invocations)",
+                        hook.invocations
+                    ),
+                );
             }
             HookResponse::Deferred => {
                 hook.next_invoke_at = None;
@@ -492,7 +584,12 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
         }
         Some(Err(msg)) => {
             c.d.hook = None;
-            c.fail(DeploymentStatus::Failed, ErrorCode::HookExecutionFailure, msg, auto);
+            c.fail(
+                DeploymentStatus::Failed,
+                ErrorCode::HookExecutionFailure,
+                msg,
+                auto,
+            );
         }
         None => {
             let deadline = hook.started_at + c.d.options.hook_timeout_seconds * 1000;

@@ -27,13 +27,19 @@ fn deployment(config: &str, hooks: &[LifecycleEvent], options: DeploymentOptions
     let config = DeploymentConfig::predefined(config).expect("known config");
     let hooks = hooks
         .iter()
-        .map(|e| HookSpec { event: *e, function: format!("{e}Hook") })
+        .map(|e| HookSpec {
+            event: *e,
+            function: format!("{e}Hook"),
+        })
         .collect();
     Deployment::new_lambda("d-TEST00001".into(), target(), config, hooks, options, T0)
 }
 
 fn with_alarm(name: &str) -> DeploymentOptions {
-    DeploymentOptions { alarms: vec![name.to_string()], ..DeploymentOptions::default() }
+    DeploymentOptions {
+        alarms: vec![name.to_string()],
+        ..DeploymentOptions::default()
+    }
 }
 
 fn status_of(dep: &Deployment, e: LifecycleEvent) -> EventStatus {
@@ -50,18 +56,41 @@ fn every_lambda_config_reaches_the_target_on_its_schedule() {
         let mut world = World::new("1", T0);
         let end = world.run(dep, 1000);
         assert_eq!(end.status, DeploymentStatus::Succeeded, "{}", config.name);
-        assert_eq!(world.alias, AliasView { version: "2".into(), additional: None });
-        let expected: Vec<f64> =
-            config.schedule().iter().map(|s| f64::from(s.weight) / 100.0).collect();
+        assert_eq!(
+            world.alias,
+            AliasView {
+                version: "2".into(),
+                additional: None
+            }
+        );
+        let expected: Vec<f64> = config
+            .schedule()
+            .iter()
+            .map(|s| f64::from(s.weight) / 100.0)
+            .collect();
         assert_eq!(world.weights, expected, "{}", config.name);
-        assert_eq!(world.now - T0, config.total_seconds() * 1000, "{}", config.name);
+        assert_eq!(
+            world.now - T0,
+            config.total_seconds() * 1000,
+            "{}",
+            config.name
+        );
         assert_eq!(end.traffic, 100);
         assert_eq!(
             world.notifications,
-            vec![NotificationKind::DeploymentStart, NotificationKind::DeploymentSuccess]
+            vec![
+                NotificationKind::DeploymentStart,
+                NotificationKind::DeploymentSuccess
+            ]
         );
-        assert_eq!(status_of(&end, LifecycleEvent::BeforeAllowTraffic), EventStatus::Skipped);
-        assert_eq!(status_of(&end, LifecycleEvent::AllowTraffic), EventStatus::Succeeded);
+        assert_eq!(
+            status_of(&end, LifecycleEvent::BeforeAllowTraffic),
+            EventStatus::Skipped
+        );
+        assert_eq!(
+            status_of(&end, LifecycleEvent::AllowTraffic),
+            EventStatus::Succeeded
+        );
         assert_eq!(status_of(&end, LifecycleEvent::End), EventStatus::Succeeded);
     }
 }
@@ -70,14 +99,22 @@ fn every_lambda_config_reaches_the_target_on_its_schedule() {
 fn hooks_run_in_lifecycle_order_with_the_documented_payload() {
     let dep = deployment(
         "CodeDeployDefault.LambdaCanary10Percent5Minutes",
-        &[LifecycleEvent::BeforeAllowTraffic, LifecycleEvent::AfterAllowTraffic],
+        &[
+            LifecycleEvent::BeforeAllowTraffic,
+            LifecycleEvent::AfterAllowTraffic,
+        ],
         DeploymentOptions::default(),
     );
     let n = needs(&decide(&dep, &Observation::default(), T0).next, T0);
-    let call = n.invoke_hook.expect("BeforeAllowTraffic hook is invoked first");
+    let call = n
+        .invoke_hook
+        .expect("BeforeAllowTraffic hook is invoked first");
     assert_eq!(call.function, "BeforeAllowTrafficHook");
     assert_eq!(call.payload["DeploymentId"], "d-TEST00001");
-    assert_eq!(call.payload["LifecycleEventHookExecutionId"], "d-TEST00001-BeforeAllowTraffic");
+    assert_eq!(
+        call.payload["LifecycleEventHookExecutionId"],
+        "d-TEST00001-BeforeAllowTraffic"
+    );
     assert_eq!(call.payload["CurrentVersion"], "1");
     assert_eq!(call.payload["TargetVersion"], "2");
     assert_eq!(call.payload["TrafficWeight"], 0);
@@ -112,7 +149,10 @@ fn failing_before_hook_fails_without_touching_the_alias() {
     let err = end.error.clone().unwrap();
     assert_eq!(err.code, ErrorCode::HookExecutionFailure);
     assert!(err.message.contains("smoke test failed"), "{}", err.message);
-    assert_eq!(status_of(&end, LifecycleEvent::AllowTraffic), EventStatus::Skipped);
+    assert_eq!(
+        status_of(&end, LifecycleEvent::AllowTraffic),
+        EventStatus::Skipped
+    );
 }
 
 #[test]
@@ -131,10 +171,20 @@ fn failing_after_hook_rolls_back_to_the_current_version() {
     assert_eq!(end.status, DeploymentStatus::Failed);
     assert!(end.rolled_back);
     assert_eq!(world.weights, vec![1.0, 0.0]);
-    assert_eq!(world.alias, AliasView { version: "1".into(), additional: None });
+    assert_eq!(
+        world.alias,
+        AliasView {
+            version: "1".into(),
+            additional: None
+        }
+    );
     assert_eq!(end.traffic, 0);
-    assert!(world.notifications.contains(&NotificationKind::DeploymentRollback));
-    assert!(world.notifications.contains(&NotificationKind::DeploymentFailure));
+    assert!(world
+        .notifications
+        .contains(&NotificationKind::DeploymentRollback));
+    assert!(world
+        .notifications
+        .contains(&NotificationKind::DeploymentFailure));
 }
 
 #[test]
@@ -165,7 +215,10 @@ fn a_hook_may_report_later() {
     let mut world = World::new("1", T0);
     world.hooks.push((
         LifecycleEvent::BeforeAllowTraffic,
-        HookScript::ReportsLater { after: 45_000, succeeded: true },
+        HookScript::ReportsLater {
+            after: 45_000,
+            succeeded: true,
+        },
     ));
     let end = world.run(dep, 100);
     assert_eq!(end.status, DeploymentStatus::Succeeded);
@@ -182,29 +235,45 @@ fn a_report_with_another_execution_id_is_ignored() {
     let started = decide(&dep, &Observation::default(), T0).next;
     let waiting = decide(
         &started,
-        &Observation { hook_response: Some(HookResponse::Deferred), ..Default::default() },
+        &Observation {
+            hook_response: Some(HookResponse::Deferred),
+            ..Default::default()
+        },
         T0,
     )
     .next;
     let obs = Observation {
-        hook_report: Some(HookReport { execution_id: "forged".into(), succeeded: true }),
+        hook_report: Some(HookReport {
+            execution_id: "forged".into(),
+            succeeded: true,
+        }),
         ..Default::default()
     };
     let d = decide(&waiting, &obs, T0 + 1);
-    assert_eq!(d.next.phase, Phase::Hook { event: LifecycleEvent::BeforeAllowTraffic });
+    assert_eq!(
+        d.next.phase,
+        Phase::Hook {
+            event: LifecycleEvent::BeforeAllowTraffic
+        }
+    );
     assert!(d.actions.is_empty());
 }
 
 #[test]
 fn a_silent_hook_times_out() {
-    let options = DeploymentOptions { hook_timeout_seconds: 120, ..DeploymentOptions::default() };
+    let options = DeploymentOptions {
+        hook_timeout_seconds: 120,
+        ..DeploymentOptions::default()
+    };
     let dep = deployment(
         "CodeDeployDefault.LambdaAllAtOnce",
         &[LifecycleEvent::BeforeAllowTraffic],
         options,
     );
     let mut world = World::new("1", T0);
-    world.hooks.push((LifecycleEvent::BeforeAllowTraffic, HookScript::Silent));
+    world
+        .hooks
+        .push((LifecycleEvent::BeforeAllowTraffic, HookScript::Silent));
     let end = world.run(dep, 100);
     assert_eq!(end.status, DeploymentStatus::Failed);
     assert_eq!(end.error.unwrap().code, ErrorCode::Timeout);
@@ -220,23 +289,40 @@ fn an_alarm_stops_and_rolls_back_mid_shift() {
         with_alarm("Errors"),
     );
     let mut world = World::new("1", T0);
-    world.alarm_fires_at.push(("Errors".into(), Some(T0 + 150_000)));
+    world
+        .alarm_fires_at
+        .push(("Errors".into(), Some(T0 + 150_000)));
     let end = world.run(dep, 1000);
     assert_eq!(end.status, DeploymentStatus::Failed);
     assert!(end.rolled_back);
     assert_eq!(end.error.as_ref().unwrap().code, ErrorCode::AlarmActive);
     assert_eq!(world.weights, vec![0.1, 0.2, 0.3, 0.0]);
-    assert_eq!(world.alias, AliasView { version: "1".into(), additional: None });
+    assert_eq!(
+        world.alias,
+        AliasView {
+            version: "1".into(),
+            additional: None
+        }
+    );
     // The alarm is noticed at the moment it fires, not at the next shift.
     assert_eq!(end.ended_at, Some(T0 + 150_000));
 }
 
 #[test]
 fn without_auto_rollback_an_alarm_leaves_traffic_where_it_is() {
-    let options = DeploymentOptions { auto_rollback: false, ..with_alarm("Errors") };
-    let dep = deployment("CodeDeployDefault.LambdaCanary10Percent5Minutes", &[], options);
+    let options = DeploymentOptions {
+        auto_rollback: false,
+        ..with_alarm("Errors")
+    };
+    let dep = deployment(
+        "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        &[],
+        options,
+    );
     let mut world = World::new("1", T0);
-    world.alarm_fires_at.push(("Errors".into(), Some(T0 + 60_000)));
+    world
+        .alarm_fires_at
+        .push(("Errors".into(), Some(T0 + 60_000)));
     let end = world.run(dep, 1000);
     assert_eq!(end.status, DeploymentStatus::Failed);
     assert!(!end.rolled_back);
@@ -255,14 +341,32 @@ fn alarms_firing_before_start_count_only_when_ignoring_is_off() {
     };
     let mut options = with_alarm("Errors");
     options.ignore_firing_alarms = true;
-    let dep = deployment("CodeDeployDefault.LambdaCanary10Percent5Minutes", &[], options);
+    let dep = deployment(
+        "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        &[],
+        options,
+    );
     let started = decide(&dep, &Observation::default(), T0).next;
-    let alias = AliasView { version: "1".into(), additional: Some(("2".into(), 0.1)) };
-    let obs = Observation { alias: Some(alias), ..firing(T0 - 60_000) };
+    let alias = AliasView {
+        version: "1".into(),
+        additional: Some(("2".into(), 0.1)),
+    };
+    let obs = Observation {
+        alias: Some(alias),
+        ..firing(T0 - 60_000)
+    };
     let d = decide(&started, &obs, T0 + 10);
-    assert_eq!(d.next.status, DeploymentStatus::InProgress, "old ALARM is ignored");
+    assert_eq!(
+        d.next.status,
+        DeploymentStatus::InProgress,
+        "old ALARM is ignored"
+    );
     let d2 = decide(&d.next, &firing(T0 + 5_000), T0 + 10_000);
-    assert_eq!(d2.next.status, DeploymentStatus::Failed, "a new transition counts");
+    assert_eq!(
+        d2.next.status,
+        DeploymentStatus::Failed,
+        "a new transition counts"
+    );
 
     let mut strict = started.clone();
     strict.options.ignore_firing_alarms = false;
@@ -272,22 +376,50 @@ fn alarms_firing_before_start_count_only_when_ignoring_is_off() {
 
 #[test]
 fn stop_with_rollback_restores_the_current_version() {
-    let dep = deployment("CodeDeployDefault.LambdaLinear10PercentEvery2Minutes", &[], Default::default());
+    let dep = deployment(
+        "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+        &[],
+        Default::default(),
+    );
     let mut world = World::new("1", T0);
-    world.stop_at = Some((T0 + 300_000, StopRequest { rollback: true, reason: None }));
+    world.stop_at = Some((
+        T0 + 300_000,
+        StopRequest {
+            rollback: true,
+            reason: None,
+        },
+    ));
     let end = world.run(dep, 1000);
     assert_eq!(end.status, DeploymentStatus::Stopped);
     assert!(end.rolled_back);
     assert_eq!(end.error.unwrap().code, ErrorCode::ManualStop);
-    assert_eq!(world.alias, AliasView { version: "1".into(), additional: None });
-    assert!(world.notifications.contains(&NotificationKind::DeploymentStop));
+    assert_eq!(
+        world.alias,
+        AliasView {
+            version: "1".into(),
+            additional: None
+        }
+    );
+    assert!(world
+        .notifications
+        .contains(&NotificationKind::DeploymentStop));
 }
 
 #[test]
 fn stop_without_rollback_keeps_the_split() {
-    let dep = deployment("CodeDeployDefault.LambdaLinear10PercentEvery2Minutes", &[], Default::default());
+    let dep = deployment(
+        "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+        &[],
+        Default::default(),
+    );
     let mut world = World::new("1", T0);
-    world.stop_at = Some((T0 + 300_000, StopRequest { rollback: false, reason: Some("ops".into()) }));
+    world.stop_at = Some((
+        T0 + 300_000,
+        StopRequest {
+            rollback: false,
+            reason: Some("ops".into()),
+        },
+    ));
     let end = world.run(dep, 1000);
     assert_eq!(end.status, DeploymentStatus::Stopped);
     assert!(!end.rolled_back);
@@ -297,10 +429,24 @@ fn stop_without_rollback_keeps_the_split() {
 
 #[test]
 fn an_alias_changed_by_someone_else_is_left_alone() {
-    let dep = deployment("CodeDeployDefault.LambdaCanary10Percent5Minutes", &[], Default::default());
+    let dep = deployment(
+        "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        &[],
+        Default::default(),
+    );
     let started = decide(&dep, &Observation::default(), T0).next;
-    let foreign = AliasView { version: "7".into(), additional: None };
-    let d = decide(&started, &Observation { alias: Some(foreign), ..Default::default() }, T0 + 1);
+    let foreign = AliasView {
+        version: "7".into(),
+        additional: None,
+    };
+    let d = decide(
+        &started,
+        &Observation {
+            alias: Some(foreign),
+            ..Default::default()
+        },
+        T0 + 1,
+    );
     assert_eq!(d.next.status, DeploymentStatus::Failed);
     assert_eq!(d.next.error.unwrap().code, ErrorCode::AliasModified);
     assert!(!d.actions.iter().any(|a| matches!(a, Action::Route { .. })));
@@ -309,11 +455,24 @@ fn an_alias_changed_by_someone_else_is_left_alone() {
 
 #[test]
 fn a_weight_is_set_again_until_the_alias_shows_it() {
-    let dep = deployment("CodeDeployDefault.LambdaCanary10Percent5Minutes", &[], Default::default());
+    let dep = deployment(
+        "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        &[],
+        Default::default(),
+    );
     let mut d = decide(&dep, &Observation::default(), T0);
-    assert_eq!(d.actions.iter().filter(|a| matches!(a, Action::Route { weight: 10 })).count(), 1);
+    assert_eq!(
+        d.actions
+            .iter()
+            .filter(|a| matches!(a, Action::Route { weight: 10 }))
+            .count(),
+        1
+    );
     let stale = Observation {
-        alias: Some(AliasView { version: "1".into(), additional: None }),
+        alias: Some(AliasView {
+            version: "1".into(),
+            additional: None,
+        }),
         ..Default::default()
     };
     for _ in 1..crate::engine::MAX_ROUTE_ATTEMPTS {
@@ -322,7 +481,10 @@ fn a_weight_is_set_again_until_the_alias_shows_it() {
     }
     let last = decide(&d.next, &stale, T0 + 2);
     assert_eq!(last.next.status, DeploymentStatus::Failed);
-    assert_eq!(last.next.error.unwrap().code, ErrorCode::TrafficNotConfirmed);
+    assert_eq!(
+        last.next.error.unwrap().code,
+        ErrorCode::TrafficNotConfirmed
+    );
     assert!(last.actions.contains(&Action::Route { weight: 0 }));
 }
 
@@ -332,7 +494,10 @@ fn a_finished_deployment_ignores_everything() {
     let mut world = World::new("1", T0);
     let end = world.run(dep, 100);
     let obs = Observation {
-        stop: Some(StopRequest { rollback: true, reason: None }),
+        stop: Some(StopRequest {
+            rollback: true,
+            reason: None,
+        }),
         ..Default::default()
     };
     let d = decide(&end, &obs, T0 + 10_000);
@@ -343,8 +508,15 @@ fn a_finished_deployment_ignores_everything() {
 
 #[test]
 fn time_scale_shortens_waits() {
-    let options = DeploymentOptions { time_scale: 60.0, ..Default::default() };
-    let dep = deployment("CodeDeployDefault.LambdaLinear10PercentEvery1Minute", &[], options);
+    let options = DeploymentOptions {
+        time_scale: 60.0,
+        ..Default::default()
+    };
+    let dep = deployment(
+        "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+        &[],
+        options,
+    );
     let mut world = World::new("1", T0);
     let end = world.run(dep, 1000);
     assert_eq!(end.status, DeploymentStatus::Succeeded);
@@ -366,7 +538,13 @@ fn arb_config() -> impl Strategy<Value = DeploymentConfig> {
     });
     let steps = steps.prop_map(|(set, bakes)| {
         TrafficRouting::Steps(
-            set.into_iter().zip(bakes).map(|(weight, bake_seconds)| StepSpec { weight, bake_seconds }).collect(),
+            set.into_iter()
+                .zip(bakes)
+                .map(|(weight, bake_seconds)| StepSpec {
+                    weight,
+                    bake_seconds,
+                })
+                .collect(),
         )
     });
     let routing = prop_oneof![Just(TrafficRouting::AllAtOnce), canary, linear, steps];

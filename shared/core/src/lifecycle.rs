@@ -45,8 +45,10 @@ impl LifecycleEvent {
     ];
 
     /// Hook events a Lambda AppSpec may name.
-    pub const LAMBDA_HOOKS: [LifecycleEvent; 2] =
-        [LifecycleEvent::BeforeAllowTraffic, LifecycleEvent::AfterAllowTraffic];
+    pub const LAMBDA_HOOKS: [LifecycleEvent; 2] = [
+        LifecycleEvent::BeforeAllowTraffic,
+        LifecycleEvent::AfterAllowTraffic,
+    ];
 
     /// Hook events an ECS AppSpec may name.
     pub const ECS_HOOKS: [LifecycleEvent; 5] = [

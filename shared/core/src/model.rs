@@ -201,8 +201,14 @@ impl DeploymentOptions {
                 self.alarms.len()
             ));
         }
-        if let Some(a) = self.alarms.iter().find(|a| a.trim().is_empty() || a.len() > 255) {
-            return Err(format!("--alarm: {a:?} is not a valid alarm name (1 to 255 characters)"));
+        if let Some(a) = self
+            .alarms
+            .iter()
+            .find(|a| a.trim().is_empty() || a.len() > 255)
+        {
+            return Err(format!(
+                "--alarm: {a:?} is not a valid alarm name (1 to 255 characters)"
+            ));
         }
         if self.hook_timeout_seconds == 0 || self.hook_timeout_seconds > 86_400 {
             return Err("--hook-timeout-seconds: use a value from 1 to 86400".into());
@@ -387,7 +393,10 @@ impl Deployment {
 
     /// Hook function for an event, if the AppSpec named one.
     pub fn hook_function(&self, event: LifecycleEvent) -> Option<&str> {
-        self.hooks.iter().find(|h| h.event == event).map(|h| h.function.as_str())
+        self.hooks
+            .iter()
+            .find(|h| h.event == event)
+            .map(|h| h.function.as_str())
     }
 
     /// The record of one lifecycle event.
@@ -401,7 +410,10 @@ impl Deployment {
         match self.traffic {
             0 => vec![(t.current_version.clone(), 100)],
             100 => vec![(t.target_version.clone(), 100)],
-            w => vec![(t.current_version.clone(), 100 - w), (t.target_version.clone(), w)],
+            w => vec![
+                (t.current_version.clone(), 100 - w),
+                (t.target_version.clone(), w),
+            ],
         }
     }
 

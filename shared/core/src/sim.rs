@@ -55,7 +55,10 @@ impl World {
     /// A world whose alias is on `current_version` with no routing config.
     pub fn new(current_version: &str, now: Millis) -> World {
         World {
-            alias: AliasView { version: current_version.to_string(), additional: None },
+            alias: AliasView {
+                version: current_version.to_string(),
+                additional: None,
+            },
             alarm_fires_at: Vec::new(),
             hooks: Vec::new(),
             stop_at: None,
@@ -82,8 +85,14 @@ impl World {
     fn apply(&mut self, dep: &Deployment, weight: u8) {
         let t = &dep.target;
         self.alias = match weight {
-            0 => AliasView { version: t.current_version.clone(), additional: None },
-            100 => AliasView { version: t.target_version.clone(), additional: None },
+            0 => AliasView {
+                version: t.current_version.clone(),
+                additional: None,
+            },
+            100 => AliasView {
+                version: t.target_version.clone(),
+                additional: None,
+            },
             w => AliasView {
                 version: t.current_version.clone(),
                 additional: Some((t.target_version.clone(), f64::from(w) / 100.0)),
@@ -93,7 +102,11 @@ impl World {
     }
 
     fn hook_response(&mut self, event: LifecycleEvent, execution_id: &str) -> HookResponse {
-        let script = self.hooks.iter().find(|(e, _)| *e == event).map(|(_, s)| s.clone());
+        let script = self
+            .hooks
+            .iter()
+            .find(|(e, _)| *e == event)
+            .map(|(_, s)| s.clone());
         match script {
             None | Some(HookScript::Answers(_)) => {
                 if !self.answers.iter().any(|(e, _)| *e == event) {
@@ -103,14 +116,27 @@ impl World {
                     };
                     self.answers.push((event, list.into()));
                 }
-                let queue = self.answers.iter_mut().find(|(e, _)| *e == event).map(|(_, q)| q);
-                queue.and_then(|q| q.pop_front()).unwrap_or(HookResponse::Succeeded)
+                let queue = self
+                    .answers
+                    .iter_mut()
+                    .find(|(e, _)| *e == event)
+                    .map(|(_, q)| q);
+                queue
+                    .and_then(|q| q.pop_front())
+                    .unwrap_or(HookResponse::Succeeded)
             }
             Some(HookScript::ReportsLater { after, succeeded }) => {
-                if !self.pending_reports.iter().any(|(_, r)| r.execution_id == execution_id) {
+                if !self
+                    .pending_reports
+                    .iter()
+                    .any(|(_, r)| r.execution_id == execution_id)
+                {
                     self.pending_reports.push_back((
                         self.now + after,
-                        HookReport { execution_id: execution_id.to_string(), succeeded },
+                        HookReport {
+                            execution_id: execution_id.to_string(),
+                            succeeded,
+                        },
                     ));
                 }
                 HookResponse::Deferred
