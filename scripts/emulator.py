@@ -421,6 +421,24 @@ def prewarm(app: Any) -> None:
             print(f"emulator.py: prewarm {signing_name}: {status}", file=sys.stderr)
 
 
+def watch_parent(pid: int) -> None:
+    """Exit when process `pid` is gone: a test binary that started the emulator cannot
+    always stop it (statics are never dropped), so the emulator follows it out."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+            time.sleep(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -457,6 +475,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         with open(tmp, "w") as f:
             f.write(f"{port}\n")
         os.replace(tmp, args.port_file)
+    if args.exit_with_parent:
+        watch_parent(args.exit_with_parent)
     print(f"READY http://{args.host}:{port}", flush=True)
     try:
         server.serve_forever()
@@ -810,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any free port)")
     serve.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     serve.add_argument("--port-file", help="write the port here once ready")
+    serve.add_argument("--exit-with-parent", type=int, metavar="PID", help="exit when process PID ends")
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
     serve.set_defaults(func=cmd_serve)
 
