@@ -122,6 +122,16 @@ impl LambdaRouter {
     /// current version with no extra weights.
     pub async fn preflight(&self, target: &LambdaTarget) -> Result<()> {
         let f = &target.function;
+        match self.client.get_function_configuration().function_name(f).send().await {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(is_not_found) => {
+                return Err(Error::refused(
+                    "FunctionNotFound",
+                    format!("Resources[0].Properties.Name: function {f} does not exist in this account and region"),
+                ))
+            }
+            Err(e) => return Err(Error::aws(SVC, "GetFunctionConfiguration", &e)),
+        }
         let mut versions: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
         let mut marker: Option<String> = None;
         loop {

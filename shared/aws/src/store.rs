@@ -219,7 +219,11 @@ impl Store {
 
     /// Records a new deployment and takes the target's lock, atomically. Refuses with
     /// [`Error::InProgress`] (naming the active deployment) when the target is locked.
+    /// The stored record counts `log` in its `log_seq`.
     pub async fn create(&self, dep: &Deployment, log: &[String], at: u64) -> Result<()> {
+        let mut dep = dep.clone();
+        dep.log_seq = log.len() as u64;
+        let dep = &dep;
         let lock_pk = format!("LOCK#{}", dep.target.lock_key());
         let mut items = vec![
             TransactWriteItem::builder()
