@@ -606,7 +606,9 @@ def seed_alarm(url: str, name: str, state: str, dimensions: list[dict]) -> dict:
     )
     cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="seeded by scripts/emulator.py")
     alarm = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
-    return {"alarmName": name, "alarmArn": alarm["AlarmArn"], "state": alarm["StateValue"]}
+    updated = alarm.get("StateUpdatedTimestamp")
+    updated_ms = int(updated.timestamp() * 1000) if updated else None
+    return {"alarmName": name, "alarmArn": alarm["AlarmArn"], "state": alarm["StateValue"], "stateUpdatedMs": updated_ms}
 
 
 def cmd_seed(args: argparse.Namespace) -> int:

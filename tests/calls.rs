@@ -1,0 +1,150 @@
+//! Counts the AWS calls of a whole deployment, through an interceptor on every real SDK
+//! client, and checks the shape: one alias update per shift, one read-back per update, no
+//! redundant writes. The counts are printed for the measurements in `docs/measurements.md`
+//! (`cargo test -p cutover-tests --test calls -- --nocapture`).
+
+use aws_sdk_lambda::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_lambda::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use cutover_aws::service::{Cutover, StartRequest};
+use cutover_core::model::{DeploymentStatus, Observation};
+use cutover_tests::*;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Default)]
+struct Counter(Arc<Mutex<BTreeMap<String, u32>>>);
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            let key = format!("{}:{}", m.service(), m.name());
+            *self.0.lock().unwrap().entry(key).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Counter {
+    fn get(&self, key: &str) -> u32 {
+        self.0.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+    fn total(&self) -> u32 {
+        self.0.lock().unwrap().values().sum()
+    }
+    fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+async fn counted(counter: &Counter, table: &str) -> Cutover {
+    let sdk = sdk_config().await;
+    let lambda = aws_sdk_lambda::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+    let ddb = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+    let cw = aws_sdk_cloudwatch::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+    let sns = aws_sdk_sns::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+    Cutover {
+        store: cutover_aws::store::Store::new(aws_sdk_dynamodb::Client::from_conf(ddb), table),
+        lambda: cutover_aws::lambda::LambdaRouter::new(aws_sdk_lambda::Client::from_conf(lambda)),
+        alarms: cutover_aws::alarms::Alarms::new(aws_sdk_cloudwatch::Client::from_conf(cw)),
+        notifier: cutover_aws::notify::Notifier::new(aws_sdk_sns::Client::from_conf(sns), None),
+        region: REGION.into(),
+    }
+}
+
+/// Drives a deployment to its end the way the Step Functions loop does: one `tick` per
+/// wake-up. Returns the number of ticks.
+async fn drive(app: &Cutover, id: &str) -> (u32, DeploymentStatus) {
+    let mut ticks = 0;
+    loop {
+        ticks += 1;
+        let out = app.tick(id, Observation::default()).await.unwrap();
+        match out.wake_after {
+            None => return (ticks, out.deployment.status),
+            Some(ms) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+        }
+        assert!(ticks < 500, "deployment did not end");
+    }
+}
+
+#[tokio::test]
+async fn a_linear_deployment_makes_one_update_and_one_read_back_per_shift() {
+    let f = unique("calls");
+    seed_function(&f, 2);
+    let counter = Counter::default();
+    let app = counted(&counter, &unique("calls")).await;
+    app.store.ensure_table().await.unwrap();
+    counter.reset();
+    let req = StartRequest {
+        appspec: appspec(&f, None, None),
+        config: Some("CodeDeployDefault.LambdaLinear10PercentEvery1Minute".into()),
+        time_scale: Some(600.0),
+        ..Default::default()
+    };
+    let dep = app.start(&req).await.unwrap();
+    let start_calls = counter.total();
+    let (ticks, status) = drive(&app, &dep.id).await;
+    assert_eq!(status, DeploymentStatus::Succeeded);
+    let shifts = 10;
+    assert_eq!(counter.get("Lambda:UpdateAlias"), shifts, "one absolute update per shift");
+    // Each update reads the alias first (for its revision id), then once more to confirm.
+    assert_eq!(counter.get("Lambda:GetAlias"), 1 + 2 * shifts);
+    assert_eq!(counter.get("Lambda:Invoke"), 0);
+    assert_eq!(counter.get("CloudWatch:DescribeAlarms"), 0, "no alarms, no alarm reads");
+    let writes = counter.get("DynamoDB:TransactWriteItems");
+    let reads = counter.get("DynamoDB:GetItem");
+    println!(
+        "LambdaLinear10PercentEvery1Minute, no hooks, no alarms: {} AWS calls ({} to start, {} over {} ticks): {:?}",
+        counter.total(),
+        start_calls,
+        counter.total() - start_calls,
+        ticks,
+        counter.0.lock().unwrap()
+    );
+    // One creation, then at most one save per decision that changed something: start,
+    // ten updates, ten confirmations, and the end.
+    assert!(writes <= 1 + 1 + 2 * shifts + 1, "{writes} state writes");
+    assert!(reads >= ticks, "every tick loads the deployment: {reads} reads, {ticks} ticks");
+}
+
+#[tokio::test]
+async fn watching_alarms_adds_one_describe_per_decision() {
+    let f = unique("calls-alarm");
+    let alarm = unique("CallsAlarm");
+    seed_function(&f, 2);
+    seed(&["alarm", "--name", &alarm, "--state", "OK"]);
+    let counter = Counter::default();
+    let app = counted(&counter, &unique("calls")).await;
+    app.store.ensure_table().await.unwrap();
+    counter.reset();
+    let req = StartRequest {
+        appspec: appspec(&f, None, None),
+        config: Some("CodeDeployDefault.LambdaLinear10PercentEvery1Minute".into()),
+        alarms: vec![alarm],
+        time_scale: Some(600.0),
+        ..Default::default()
+    };
+    let dep = app.start(&req).await.unwrap();
+    let (ticks, status) = drive(&app, &dep.id).await;
+    assert_eq!(status, DeploymentStatus::Succeeded);
+    let describes = counter.get("CloudWatch:DescribeAlarms");
+    println!(
+        "LambdaLinear10PercentEvery1Minute with one alarm: {} AWS calls over {} ticks: {:?}",
+        counter.total(),
+        ticks,
+        counter.0.lock().unwrap()
+    );
+    // One read at start (refuse firing alarms), then one per decision while in progress.
+    assert!(describes > ticks, "{describes} alarm reads over {ticks} ticks");
+    assert_eq!(counter.get("Lambda:UpdateAlias"), 10);
+}
