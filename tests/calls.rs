@@ -49,10 +49,18 @@ impl Counter {
 
 async fn counted(counter: &Counter, table: &str) -> Cutover {
     let sdk = sdk_config().await;
-    let lambda = aws_sdk_lambda::config::Builder::from(&sdk).interceptor(counter.clone()).build();
-    let ddb = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
-    let cw = aws_sdk_cloudwatch::config::Builder::from(&sdk).interceptor(counter.clone()).build();
-    let sns = aws_sdk_sns::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+    let lambda = aws_sdk_lambda::config::Builder::from(&sdk)
+        .interceptor(counter.clone())
+        .build();
+    let ddb = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(counter.clone())
+        .build();
+    let cw = aws_sdk_cloudwatch::config::Builder::from(&sdk)
+        .interceptor(counter.clone())
+        .build();
+    let sns = aws_sdk_sns::config::Builder::from(&sdk)
+        .interceptor(counter.clone())
+        .build();
     Cutover {
         store: cutover_aws::store::Store::new(aws_sdk_dynamodb::Client::from_conf(ddb), table),
         lambda: cutover_aws::lambda::LambdaRouter::new(aws_sdk_lambda::Client::from_conf(lambda)),
@@ -96,11 +104,19 @@ async fn a_linear_deployment_makes_one_update_and_one_read_back_per_shift() {
     let (ticks, status) = drive(&app, &dep.id).await;
     assert_eq!(status, DeploymentStatus::Succeeded);
     let shifts = 10;
-    assert_eq!(counter.get("Lambda:UpdateAlias"), shifts, "one absolute update per shift");
+    assert_eq!(
+        counter.get("Lambda:UpdateAlias"),
+        shifts,
+        "one absolute update per shift"
+    );
     // Each update reads the alias first (for its revision id), then once more to confirm.
     assert_eq!(counter.get("Lambda:GetAlias"), 1 + 2 * shifts);
     assert_eq!(counter.get("Lambda:Invoke"), 0);
-    assert_eq!(counter.get("CloudWatch:DescribeAlarms"), 0, "no alarms, no alarm reads");
+    assert_eq!(
+        counter.get("CloudWatch:DescribeAlarms"),
+        0,
+        "no alarms, no alarm reads"
+    );
     let writes = counter.get("DynamoDB:TransactWriteItems");
     let reads = counter.get("DynamoDB:GetItem");
     println!(
@@ -114,7 +130,10 @@ async fn a_linear_deployment_makes_one_update_and_one_read_back_per_shift() {
     // One creation, then at most one save per decision that changed something: start,
     // ten updates, ten confirmations, and the end.
     assert!(writes <= 1 + 1 + 2 * shifts + 1, "{writes} state writes");
-    assert!(reads >= ticks, "every tick loads the deployment: {reads} reads, {ticks} ticks");
+    assert!(
+        reads >= ticks,
+        "every tick loads the deployment: {reads} reads, {ticks} ticks"
+    );
 }
 
 #[tokio::test]
@@ -145,6 +164,9 @@ async fn watching_alarms_adds_one_describe_per_decision() {
         counter.0.lock().unwrap()
     );
     // One read at start (refuse firing alarms), then one per decision while in progress.
-    assert!(describes > ticks, "{describes} alarm reads over {ticks} ticks");
+    assert!(
+        describes > ticks,
+        "{describes} alarm reads over {ticks} ticks"
+    );
     assert_eq!(counter.get("Lambda:UpdateAlias"), 10);
 }
