@@ -550,7 +550,11 @@ def ensure_role(iam: Any, name: str) -> str:
                 {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
             ],
         }
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        try:
+            return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        except iam.exceptions.EntityAlreadyExistsException:
+            # Another seed created it between our two calls (tests seed in parallel).
+            return iam.get_role(RoleName=name)["Role"]["Arn"]
 
 
 def seed_function(url: str, name: str, versions: int, alias: str | None, alias_version: str | None, role_name: str) -> dict:

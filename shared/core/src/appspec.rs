@@ -1764,7 +1764,8 @@ Hooks:
             let doc = spec.to_document();
             assert_eq!(AppSpec::parse(&doc.to_string()).as_ref(), Ok(&spec));
             let yaml = serde_yaml_ng::to_string(&doc).unwrap();
-            assert!(yaml.contains("\nversion: 0.0\n"), "{yaml}");
+            // Key order depends on serde_json's `preserve_order`, which other crates may enable.
+            assert!(yaml.lines().any(|l| l == "version: 0.0"), "{yaml}");
             assert_eq!(AppSpec::parse(&yaml).as_ref(), Ok(&spec));
             let stored = serde_json::to_string(&spec).unwrap();
             assert_eq!(serde_json::from_str::<AppSpec>(&stored).unwrap(), spec);
