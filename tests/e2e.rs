@@ -64,7 +64,8 @@ fn finish(out: Output) -> Run {
     }
 }
 
-fn deploy(appspec: &str, extra: &[&str]) -> Run {
+/// `cutover deploy --local --wait --output json` on an AppSpec written to a file.
+fn deploy_command(appspec: &str, extra: &[&str]) -> Command {
     let path = write_appspec(appspec);
     let p = path.to_str().unwrap();
     let mut args = vec![
@@ -77,24 +78,20 @@ fn deploy(appspec: &str, extra: &[&str]) -> Run {
         "json",
     ];
     args.extend_from_slice(extra);
-    finish(cutover(&args).output().expect("run cutover"))
+    cutover(&args)
+}
+
+fn deploy(appspec: &str, extra: &[&str]) -> Run {
+    finish(
+        deploy_command(appspec, extra)
+            .output()
+            .expect("run cutover"),
+    )
 }
 
 /// Starts a deployment in the background and returns the child and its deployment id.
 fn deploy_background(appspec: &str, extra: &[&str]) -> (std::process::Child, String) {
-    let path = write_appspec(appspec);
-    let p = path.to_str().unwrap();
-    let mut args = vec![
-        "deploy",
-        "--appspec",
-        p,
-        "--local",
-        "--wait",
-        "--output",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    let mut child = cutover(&args)
+    let mut child = deploy_command(appspec, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -356,7 +353,12 @@ async fn the_alarm_function_rolls_back_at_once() {
     seed(&["alarm", "--name", &alarm, "--state", "ALARM"]);
     let mut event: Value = serde_json::from_str(include_str!("../events/alarm.json")).unwrap();
     event["detail"]["alarmName"] = json!(alarm);
+    let fired = std::time::Instant::now();
     let res = cutover_aws::functions::alarm(&app, event).await.unwrap();
+    println!(
+        "alarm event to alias restored through the alarm function: {:?}",
+        fired.elapsed()
+    );
     assert_eq!(res["ticked"][0]["deploymentId"], dep.id.as_str());
     assert_eq!(res["ticked"][0]["rolledBack"], true);
     assert_eq!(alias(&f).await, on("1"));

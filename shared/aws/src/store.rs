@@ -431,31 +431,41 @@ impl Store {
             .collect()
     }
 
-    /// Every deployment (or only the active ones), newest first.
-    pub async fn list(&self, active_only: bool) -> Result<Vec<Deployment>> {
+    /// Every item whose `filter` (over `:sk`) holds, across all pages, with consistent reads.
+    async fn scan(&self, filter: &str, sk: &str) -> Result<Vec<HashMap<String, AttributeValue>>> {
         let mut out = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let mut req = self
+            let page = self
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression(if active_only {
-                    "sk = :state AND attribute_exists(active)"
-                } else {
-                    "sk = :state"
-                })
-                .expression_attribute_values(":state", s("STATE"))
-                .set_exclusive_start_key(start.take());
-            req = req.consistent_read(true);
-            let page = req.send().await.map_err(|e| Error::aws(SVC, "Scan", &e))?;
-            for item in page.items() {
-                out.push(Self::parse_state(item)?);
-            }
+                .filter_expression(filter)
+                .expression_attribute_values(":sk", s(sk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::aws(SVC, "Scan", &e))?;
+            out.extend(page.items().iter().cloned());
             match page.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
                 _ => break,
             }
+        }
+        Ok(out)
+    }
+
+    /// Every deployment (or only the active ones), newest first.
+    pub async fn list(&self, active_only: bool) -> Result<Vec<Deployment>> {
+        let filter = if active_only {
+            "sk = :sk AND attribute_exists(active)"
+        } else {
+            "sk = :sk"
+        };
+        let mut out = Vec::new();
+        for item in self.scan(filter, "STATE").await? {
+            out.push(Self::parse_state(&item)?);
         }
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(out)
@@ -499,29 +509,11 @@ impl Store {
     /// Every stored custom configuration, by name.
     pub async fn list_configs(&self) -> Result<Vec<DeploymentConfig>> {
         let mut out = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("sk = :c")
-                .expression_attribute_values(":c", s("CONFIG"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| Error::aws(SVC, "Scan", &e))?;
-            for item in page.items() {
-                let doc = get_s(item, "doc")?;
-                out.push(
-                    DeploymentConfig::parse_document(doc)
-                        .map_err(|e| Error::Corrupt(e.to_string()))?,
-                );
-            }
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
+        for item in self.scan("sk = :sk", "CONFIG").await? {
+            let doc = get_s(&item, "doc")?;
+            out.push(
+                DeploymentConfig::parse_document(doc).map_err(|e| Error::Corrupt(e.to_string()))?,
+            );
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
