@@ -237,6 +237,20 @@ async fn hook_invoker_reads_verdicts() {
         router.invoke_hook(&f, &payload).await.unwrap(),
         HookResponse::Succeeded
     );
+    seed(&[
+        "hook-response",
+        "--function-error",
+        "Unhandled",
+        "--result",
+        r#"{"errorMessage": "boom"}"#,
+    ]);
+    let errored = router.invoke_hook(&f, &payload).await.unwrap();
+    match &errored {
+        HookResponse::FunctionError(m) => {
+            assert!(m.contains("Unhandled") && m.contains("boom"), "{m}")
+        }
+        other => panic!("expected a function error, got {other:?}"),
+    }
     let missing = router.invoke_hook("no-such-hook", &payload).await.unwrap();
     assert!(
         matches!(missing, HookResponse::FunctionError(_)),

@@ -737,3 +737,84 @@ async fn bad_inputs_are_refused_and_change_nothing() {
         .iter()
         .any(|d| d.target.function == f || d.target.function == split));
 }
+
+#[tokio::test]
+async fn without_local_the_state_machine_drives_the_deployment() {
+    let f = unique("remote");
+    seed_function(&f, 2);
+    let sdk = sdk_config().await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let definition = include_str!("../statemachine/driver.asl.json").replace(
+        "${AdvanceFunctionArn}",
+        "arn:aws:lambda:us-east-1:123456789012:function:cutover-advance",
+    );
+    let machine = sfn
+        .create_state_machine()
+        .name(unique("driver"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/cutover-driver")
+        .send()
+        .await
+        .expect("create the state machine");
+    let arn = machine.state_machine_arn().to_string();
+    let app = app().await;
+    app.cutover.store.ensure_table().await.unwrap();
+
+    let path = write_appspec(&appspec(&f, None, None));
+    let run = finish(
+        cutover(&[
+            "deploy",
+            "--appspec",
+            path.to_str().unwrap(),
+            "--config",
+            "AllAtOnce",
+            "--output",
+            "json",
+        ])
+        .env("CUTOVER_STATE_MACHINE_ARN", &arn)
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.status["status"], "Created");
+    let id = run.status["deploymentId"].as_str().unwrap().to_string();
+    let execs = sfn
+        .list_executions()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let exec = execs
+        .executions()
+        .iter()
+        .find(|e| e.name() == id)
+        .expect("an execution named after the deployment");
+    let input = sfn
+        .describe_execution()
+        .execution_arn(exec.execution_arn())
+        .send()
+        .await
+        .unwrap();
+    let input: Value = serde_json::from_str(input.input().unwrap_or("{}")).unwrap();
+    assert_eq!(input["deploymentId"], id.as_str());
+    assert_eq!(
+        alias(&f).await,
+        on("1"),
+        "nothing moves before the state machine's first Advance"
+    );
+
+    // What the state machine's Advance task does, until its Choice state sees done.
+    let mut rounds = 0;
+    loop {
+        let out = cutover_aws::functions::advance(&app, json!({"deploymentId": id}))
+            .await
+            .unwrap();
+        rounds += 1;
+        if out.done {
+            assert_eq!(out.status, "Succeeded");
+            break;
+        }
+        assert!(rounds < 20, "advance never finished");
+    }
+    assert_eq!(alias(&f).await, on("2"));
+}

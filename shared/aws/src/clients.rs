@@ -32,9 +32,15 @@ impl Settings {
     }
 }
 
-/// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL`) the standard way.
+/// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL`) the standard way,
+/// with adaptive retries: Lambda's control plane allows about 15 requests a second per
+/// account and region, so a rollback storm over many aliases paces itself on throttling
+/// instead of failing.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(5))
+        .load()
+        .await
 }
 
 /// Builds every adapter from one SDK configuration.
