@@ -410,7 +410,22 @@ async fn a_hook_reports_later_through_hook_report() {
         |d| d.hook.as_ref().is_some_and(|h| h.next_invoke_at.is_none()),
     )
     .await;
-    let exec = format!("{id}-AfterAllowTraffic");
+    let stored = app.cutover.store.load(&id).await.unwrap();
+    let exec = stored.hook.expect("a hook is running").execution_id;
+    assert!(
+        exec.starts_with(&format!("{id}-AfterAllowTraffic-")),
+        "{exec}"
+    );
+    let guessed = format!("{id}-AfterAllowTraffic");
+    let refused = cutover_aws::functions::hook_report(
+        &app,
+        json!({"deploymentId": id, "lifecycleEventHookExecutionId": guessed, "status": "Succeeded"}),
+    )
+    .await;
+    assert!(
+        refused.is_err(),
+        "an id guessed from the deployment id is refused"
+    );
     let forged = cutover_aws::functions::hook_report(&app, json!({"deploymentId": id, "lifecycleEventHookExecutionId": "forged", "status": "Succeeded"})).await;
     assert!(forged
         .unwrap_err()

@@ -37,7 +37,8 @@ impl Alarms {
                 (
                     a.alarm_name().unwrap_or_default().to_string(),
                     a.state_value(),
-                    a.state_updated_timestamp()
+                    a.state_transitioned_timestamp()
+                        .or(a.state_updated_timestamp())
                         .and_then(|t| t.to_millis().ok())
                         .map(|t| t.max(0) as u64),
                 )
@@ -46,7 +47,8 @@ impl Alarms {
                 (
                     a.alarm_name().unwrap_or_default().to_string(),
                     a.state_value(),
-                    a.state_updated_timestamp()
+                    a.state_transitioned_timestamp()
+                        .or(a.state_updated_timestamp())
                         .and_then(|t| t.to_millis().ok())
                         .map(|t| t.max(0) as u64),
                 )

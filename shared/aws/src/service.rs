@@ -84,6 +84,16 @@ pub struct StartRequest {
     pub group: Option<String>,
 }
 
+/// The outcome of one decision inside a tick.
+enum Once {
+    /// The deployment was already done.
+    Finished(Deployment),
+    /// Another tick saved first.
+    Lost,
+    /// Saved (or nothing to save), with the engine's wake-up.
+    Saved(Deployment, Option<u64>),
+}
+
 /// What a tick leaves behind.
 #[derive(Debug, Clone)]
 pub struct TickOutcome {
@@ -227,6 +237,7 @@ impl Cutover {
             options,
             now,
         );
+        dep.hook_token = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         if let Some(a) = &req.application {
             dep.application = a.clone();
         }
@@ -258,8 +269,13 @@ impl Cutover {
         if need.alarms {
             obs.alarms = Some(self.alarms.read(&dep.options.alarms).await?);
         }
+        // A stop, a report or a firing alarm decides without the hook: do not wait for it.
+        let firing = obs.alarms.as_ref().is_some_and(|a| {
+            a.iter()
+                .any(|a| a.state != AlarmState::Ok && a.state != AlarmState::InsufficientData)
+        });
         if let Some(call) = &need.invoke_hook {
-            if obs.hook_report.is_none() {
+            if obs.hook_report.is_none() && obs.stop.is_none() && !firing {
                 obs.hook_response = Some(
                     self.lambda
                         .invoke_hook(&call.function, &call.payload)
@@ -272,69 +288,109 @@ impl Cutover {
 
     /// Advances a deployment as far as it can go now. `extra` carries an operator's stop or
     /// a hook report into the first decision.
+    ///
+    /// Each decision is saved before its traffic change is made: the loser of a race never
+    /// touches the alias, and a change lost to a crash after the save is made again by the
+    /// next tick, which reads the alias back and sets the weight again. Once the input of
+    /// `extra` is saved, a later error is logged and the saved state returned, so a caller
+    /// never repeats a stop or a hook report that already took effect.
     pub async fn tick(&self, id: &str, extra: Observation) -> Result<TickOutcome> {
+        let carrying = extra != Observation::default();
         let mut extra = Some(extra);
         let mut conflicts = 0;
         let mut decisions = 0;
+        let mut input_saved: Option<Deployment> = None;
         loop {
-            let dep = self.store.load(id).await?;
-            if dep.is_done() {
-                return Ok(TickOutcome {
-                    deployment: dep,
-                    wake_after: None,
-                });
-            }
-            let now = now_ms();
-            let input = extra.clone().unwrap_or_default();
-            let obs = self.observe(&dep, now, &input).await?;
-            let decision = engine::decide(&dep, &obs, now);
-            decisions += 1;
-            for action in &decision.actions {
-                if let Action::Route { weight } = action {
-                    self.lambda.route(&decision.next.target, *weight).await?;
+            match self.decide_once(id, extra.as_ref()).await {
+                Ok(Once::Finished(deployment)) => {
+                    return Ok(TickOutcome {
+                        deployment,
+                        wake_after: None,
+                    })
                 }
-            }
-            let unchanged =
-                decision.next == dep && decision.actions.is_empty() && decision.log.is_empty();
-            let saved = if unchanged {
-                dep
-            } else {
-                match self.store.save(&decision.next, &decision.log, now).await {
-                    Ok(saved) => saved,
-                    Err(Error::Conflict(_)) => {
-                        conflicts += 1;
-                        let carrying = extra.as_ref().is_some_and(|e| e != &Observation::default());
-                        if carrying && conflicts < 5 {
-                            continue;
+                Ok(Once::Lost) => {
+                    conflicts += 1;
+                    if extra.is_some() && carrying && conflicts < 5 {
+                        continue;
+                    }
+                    if extra.is_some() && carrying {
+                        return Err(Error::Conflict(id.to_string()));
+                    }
+                    let deployment = self.store.load(id).await?;
+                    let wake_after = if deployment.is_done() { None } else { Some(0) };
+                    return Ok(TickOutcome {
+                        deployment,
+                        wake_after,
+                    });
+                }
+                Ok(Once::Saved(saved, wake_after)) => {
+                    decisions += 1;
+                    if extra.take().is_some() && carrying {
+                        input_saved = Some(saved.clone());
+                    }
+                    match wake_after {
+                        Some(0) if decisions < MAX_DECISIONS_PER_TICK => continue,
+                        wake_after => {
+                            return Ok(TickOutcome {
+                                deployment: saved,
+                                wake_after,
+                            })
                         }
-                        let deployment = self.store.load(id).await?;
-                        let wake_after = if deployment.is_done() { None } else { Some(0) };
+                    }
+                }
+                Err(e) => match input_saved {
+                    Some(deployment) => {
+                        tracing::warn!(deployment = %id, error = %e, "tick stopped after its input was saved; the next tick goes on");
+                        let deployment = self.store.load(id).await.unwrap_or(deployment);
+                        let wake_after = if deployment.is_done() {
+                            None
+                        } else {
+                            Some(1000)
+                        };
                         return Ok(TickOutcome {
                             deployment,
                             wake_after,
                         });
                     }
-                    Err(e) => return Err(e),
-                }
-            };
-            extra = None;
-            for action in &decision.actions {
-                if let Action::Notify(kind) = action {
-                    if let Err(e) = self.notifier.publish(*kind, &saved, &self.region).await {
-                        tracing::warn!(deployment = %saved.id, error = %e, "notification not sent");
-                    }
-                }
+                    None => return Err(e),
+                },
             }
-            match decision.wake_after {
-                Some(0) if decisions < MAX_DECISIONS_PER_TICK => continue,
-                wake_after => {
-                    return Ok(TickOutcome {
-                        deployment: saved,
-                        wake_after,
-                    })
+        }
+    }
+
+    /// One decision: load, observe, decide, save, then route and notify.
+    async fn decide_once(&self, id: &str, extra: Option<&Observation>) -> Result<Once> {
+        let dep = self.store.load(id).await?;
+        if dep.is_done() {
+            return Ok(Once::Finished(dep));
+        }
+        let now = now_ms();
+        let input = extra.cloned().unwrap_or_default();
+        let obs = self.observe(&dep, now, &input).await?;
+        let decision = engine::decide(&dep, &obs, now);
+        let unchanged =
+            decision.next == dep && decision.actions.is_empty() && decision.log.is_empty();
+        if unchanged {
+            return Ok(Once::Saved(dep, decision.wake_after));
+        }
+        let saved = match self.store.save(&decision.next, &decision.log, now).await {
+            Ok(saved) => saved,
+            Err(Error::Conflict(_)) => return Ok(Once::Lost),
+            Err(e) => return Err(e),
+        };
+        for action in &decision.actions {
+            if let Action::Route { weight } = action {
+                self.lambda.route(&saved.target, *weight).await?;
+            }
+        }
+        for action in &decision.actions {
+            if let Action::Notify(kind) = action {
+                if let Err(e) = self.notifier.publish(*kind, &saved, &self.region).await {
+                    tracing::warn!(deployment = %saved.id, error = %e, "notification not sent");
                 }
             }
         }
+        Ok(Once::Saved(saved, decision.wake_after))
     }
 
     /// Stops a deployment, rolling back when asked.
@@ -409,10 +465,38 @@ impl Cutover {
 
     /// Ticks, at once, every active deployment that watches `alarm`.
     pub async fn on_alarm(&self, alarm: &str) -> Result<Vec<TickOutcome>> {
-        let mut out = Vec::new();
-        for id in self.store.watching(alarm).await? {
-            out.push(self.tick(&id, Observation::default()).await?);
+        let ids = self.store.watching(alarm).await?;
+        // Concurrently: a rollback must not wait for another deployment's tick.
+        let mut set = tokio::task::JoinSet::new();
+        for id in ids {
+            let app = self.clone();
+            set.spawn(async move { (id.clone(), app.tick(&id, Observation::default()).await) });
         }
-        Ok(out)
+        let mut results = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(r) => results.push(r),
+                Err(e) => results.push((
+                    String::new(),
+                    Err(Error::Corrupt(format!("alarm tick panicked: {e}"))),
+                )),
+            }
+        }
+        let mut out = Vec::new();
+        let mut first_error = None;
+        for (id, r) in results {
+            match r {
+                Ok(o) => out.push(o),
+                Err(e) => {
+                    tracing::error!(deployment = %id, alarm, error = %e, "alarm tick failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        // Every watcher was tried; fail the event (so it is retried) only if one failed.
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 }

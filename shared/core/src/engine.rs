@@ -107,9 +107,14 @@ pub fn hook_payload(dep: &Deployment, hook: &HookExecution) -> serde_json::Value
 }
 
 /// The hook execution id for an event of a deployment. Deterministic, so a repeated tick
-/// creates the same one.
+/// creates the same one; the deployment's secret `hook_token` (random, set at creation and
+/// shown only to hooks) keeps it from being guessed from the deployment id.
 pub fn execution_id(dep: &Deployment, event: LifecycleEvent) -> String {
-    format!("{}-{}", dep.id, event.as_str())
+    if dep.hook_token.is_empty() {
+        format!("{}-{}", dep.id, event.as_str())
+    } else {
+        format!("{}-{}-{}", dep.id, event.as_str(), dep.hook_token)
+    }
 }
 
 /// What must be observed before [`decide`] can run at `now`.
@@ -124,6 +129,8 @@ pub fn needs(dep: &Deployment, now: Millis) -> Needs {
                 .hook
                 .as_ref()
                 .filter(|h| h.next_invoke_at.is_some_and(|t| t <= now))
+                // Past the deadline the verdict no longer matters: decide the timeout.
+                .filter(|h| now < h.started_at + dep.options.hook_timeout_seconds * 1000)
                 .map(|h| HookInvocation {
                     function: h.function.clone(),
                     payload: hook_payload(dep, h),
@@ -381,7 +388,9 @@ fn step(c: &mut Ctx, obs: &Observation) {
     // Alarms first: a firing alarm stops the deployment wherever it is.
     if c.d.status == DeploymentStatus::InProgress {
         if let Some(alarms) = &obs.alarms {
-            let started = c.d.started_at.unwrap_or(c.d.created_at);
+            // "New" means a transition at or after the deployment was recorded, when the
+            // start refused or accepted the alarms as they were.
+            let started = c.d.created_at;
             for a in alarms {
                 match a.state {
                     AlarmState::Missing => {
@@ -483,13 +492,15 @@ fn step(c: &mut Ctx, obs: &Observation) {
                         c.d.target.current_version
                     ));
                 }
-                Some(false) if attempts < MAX_ROUTE_ATTEMPTS => {
+                Some(false) => {
+                    // Never give up on a rollback while the alias is ours: keep the lock
+                    // and set it again, with a growing delay.
                     c.d.phase = Phase::RollingBack {
-                        attempts: attempts + 1,
+                        attempts: attempts.saturating_add(1),
                     };
                     c.actions.push(Action::Route { weight: 0 });
                 }
-                _ => {
+                None => {
                     c.d.phase = Phase::Done;
                     c.d.ended_at = Some(now);
                     let note = format!(
@@ -614,9 +625,11 @@ fn wake_after(dep: &Deployment, now: Millis) -> Option<Millis> {
     match &dep.phase {
         Phase::Done => None,
         Phase::Created => Some(0),
-        Phase::Shifting { attempts, .. } | Phase::RollingBack { attempts } => {
-            Some(if *attempts <= 1 { 0 } else { CONFIRM_RETRY_MS })
-        }
+        Phase::Shifting { attempts, .. } => Some(if *attempts <= 1 { 0 } else { CONFIRM_RETRY_MS }),
+        Phase::RollingBack { attempts } => Some(match attempts {
+            0 | 1 => 0,
+            n => (CONFIRM_RETRY_MS << (n - 2).min(5)).min(30_000),
+        }),
         Phase::Baking { until, .. } => Some(capped(until.saturating_sub(now))),
         Phase::Hook { .. } => {
             let Some(h) = &dep.hook else { return Some(0) };

@@ -646,3 +646,94 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn every_spelling_of_a_function_shares_one_lock() {
+    let mut t = target();
+    let by_name = t.lock_key();
+    t.function = "arn:aws:lambda:us-east-1:123456789012:function:orders".into();
+    assert_eq!(t.lock_key(), by_name);
+    t.function = "123456789012:function:orders".into();
+    assert_eq!(t.lock_key(), by_name);
+    t.function = "payments".into();
+    assert_ne!(t.lock_key(), by_name);
+}
+
+#[test]
+fn a_rollback_is_retried_until_the_alias_shows_it() {
+    let dep = deployment(
+        "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        &[],
+        Default::default(),
+    );
+    let started = decide(&dep, &Observation::default(), T0).next;
+    let split = Observation {
+        alias: Some(AliasView {
+            version: "1".into(),
+            additional: Some(("2".into(), 0.1)),
+        }),
+        ..Default::default()
+    };
+    let baking = decide(&started, &split, T0 + 1).next;
+    let stop = Observation {
+        stop: Some(StopRequest {
+            rollback: true,
+            reason: None,
+        }),
+        ..Default::default()
+    };
+    let mut d = decide(&baking, &stop, T0 + 2);
+    let mut waits = Vec::new();
+    for i in 0..20 {
+        assert_eq!(
+            d.next.phase,
+            Phase::RollingBack { attempts: i + 1 },
+            "still rolling back"
+        );
+        d = decide(&d.next, &split, T0 + 3 + u64::from(i));
+        assert_eq!(d.actions, vec![Action::Route { weight: 0 }]);
+        waits.push(d.wake_after.unwrap());
+    }
+    assert!(
+        waits.windows(2).all(|w| w[0] <= w[1]),
+        "backoff grows: {waits:?}"
+    );
+    assert_eq!(*waits.last().unwrap(), 30_000);
+    let restored = Observation {
+        alias: Some(AliasView {
+            version: "1".into(),
+            additional: None,
+        }),
+        ..Default::default()
+    };
+    let end = decide(&d.next, &restored, T0 + 100).next;
+    assert!(end.rolled_back);
+    assert_eq!(end.phase, Phase::Done);
+}
+
+#[test]
+fn an_overdue_hook_is_not_invoked_again() {
+    let options = DeploymentOptions {
+        hook_timeout_seconds: 60,
+        ..Default::default()
+    };
+    let dep = deployment(
+        "CodeDeployDefault.LambdaAllAtOnce",
+        &[LifecycleEvent::BeforeAllowTraffic],
+        options,
+    );
+    let started = decide(&dep, &Observation::default(), T0).next;
+    let asked = decide(
+        &started,
+        &Observation {
+            hook_response: Some(HookResponse::InProgress),
+            ..Default::default()
+        },
+        T0,
+    )
+    .next;
+    assert!(needs(&asked, T0 + 30_000).invoke_hook.is_some());
+    assert!(needs(&asked, T0 + 60_000).invoke_hook.is_none());
+    let end = decide(&asked, &Observation::default(), T0 + 60_000).next;
+    assert_eq!(end.error.unwrap().code, ErrorCode::Timeout);
+}

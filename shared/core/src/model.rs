@@ -134,7 +134,17 @@ pub struct LambdaTarget {
 impl LambdaTarget {
     /// Key that identifies the alias for the one-active-deployment lock.
     pub fn lock_key(&self) -> String {
-        format!("lambda:{}:{}", self.function, self.alias)
+        format!("lambda:{}:{}", self.function_name(), self.alias)
+    }
+
+    /// The function's name, whether the AppSpec gave a name, a partial ARN
+    /// (`123456789012:function:orders`) or a full ARN, so that every spelling of one
+    /// function shares one lock.
+    pub fn function_name(&self) -> &str {
+        match self.function.rfind("function:") {
+            Some(i) => &self.function[i + "function:".len()..],
+            None => &self.function,
+        }
     }
 
     /// Human description, e.g. `my-fn:live 1 → 2`.
@@ -326,6 +336,9 @@ pub struct Deployment {
     pub started_at: Option<Millis>,
     /// When it ended.
     pub ended_at: Option<Millis>,
+    /// Random secret part of hook execution ids (empty: ids are `<id>-<event>`).
+    #[serde(default)]
+    pub hook_token: String,
     /// Number of event-log entries written so far.
     pub log_seq: u64,
     /// Optimistic-locking version, managed by the store.
@@ -376,6 +389,7 @@ impl Deployment {
             created_at: now,
             started_at: None,
             ended_at: None,
+            hook_token: String::new(),
             log_seq: 0,
             ver: 0,
         }
