@@ -759,10 +759,15 @@ async fn without_local_the_state_machine_drives_the_deployment() {
     seed_function(&f, 2);
     let sdk = sdk_config().await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let definition = include_str!("../statemachine/driver.asl.json").replace(
-        "${AdvanceFunctionArn}",
-        "arn:aws:lambda:us-east-1:123456789012:function:cutover-advance",
-    );
+    let definition = include_str!("../statemachine/driver.asl.json")
+        .replace(
+            "${AdvanceFunctionArn}",
+            "arn:aws:lambda:us-east-1:123456789012:function:cutover-advance",
+        )
+        .replace(
+            "${ControlFunctionArn}",
+            "arn:aws:lambda:us-east-1:123456789012:function:cutover-control",
+        );
     let machine = sfn
         .create_state_machine()
         .name(unique("driver"))

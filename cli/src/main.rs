@@ -575,9 +575,19 @@ async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failure> {
         });
     }
     if args.local {
-        app.store.ensure_table().await?;
+        app.store.ensure_table().await.map_err(|e| Failure {
+            code: EXIT_REFUSED,
+            error_code: e.code().to_string(),
+            message: format!("cannot prepare table {}: {e}", app.store.table()),
+        })?;
     }
-    let dep = app.start(&req).await?;
+    // Anything that fails here failed before anything changed: exit 2.
+    let refused = |e: Error| {
+        let mut f = Failure::from(e);
+        f.code = EXIT_REFUSED;
+        f
+    };
+    let dep = app.start(&req).await.map_err(refused)?;
     let started = now_ms();
     say(format!(
         "started {}: {} with {} ({})",
@@ -621,10 +631,32 @@ async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failure> {
     }
     let mut last_line = String::new();
     let mut last_print = 0u64;
+    let id = dep.id.clone();
+    let mut failures = 0u32;
+    let mut interrupted = false;
     let end = loop {
         let (dep, wake) = if args.local {
-            let outcome = app.tick(&dep.id, Observation::default()).await?;
-            (outcome.deployment, outcome.wake_after)
+            match app.tick(&id, Observation::default()).await {
+                Ok(outcome) => {
+                    failures = 0;
+                    (outcome.deployment, outcome.wake_after)
+                }
+                Err(e) => {
+                    // The deployment is still recorded as running: keep driving it. After
+                    // repeated failures, stop it with a rollback rather than abandon it.
+                    failures += 1;
+                    eprintln!("warning: tick {failures} of {id} failed: {e}");
+                    if failures >= 10 {
+                        eprintln!("giving up: stopping {id} and rolling back");
+                        let reason = Some(format!("cutover deploy --local gave up: {e}"));
+                        app.stop(&id, true, reason).await?;
+                        failures = 0;
+                    }
+                    let backoff = 250u64 << failures.min(5);
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                    continue;
+                }
+            }
         } else {
             let d = app.store.load(&dep.id).await?;
             let done = d.is_done();
@@ -637,9 +669,22 @@ async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failure> {
             last_line = key;
             last_print = now_ms();
         }
-        match wake {
-            None => break dep,
-            Some(ms) => tokio::time::sleep(Duration::from_millis(ms.clamp(10, 2000))).await,
+        let Some(ms) = wake else { break dep };
+        let sleep = tokio::time::sleep(Duration::from_millis(ms.clamp(10, 2000)));
+        tokio::select! {
+            _ = sleep => {}
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                if args.local {
+                    // Nothing half-applied: this process drives the deployment, so end it.
+                    say(format!("interrupted: stopping {id} and rolling back to version {}", dep.target.current_version));
+                    let reason = Some("interrupted (Ctrl-C) during cutover deploy --local".to_string());
+                    app.stop(&id, true, reason).await?;
+                } else {
+                    say(format!("interrupted: {id} goes on in the state machine; follow it with `cutover status {id}`"));
+                    break dep;
+                }
+            }
         }
         if !args.wait && !args.local {
             break dep;

@@ -114,6 +114,9 @@ pub async fn start(app: &App, event: Value) -> Result<Value> {
                 .as_service_error()
                 .is_some_and(|s| s.is_execution_already_exists());
             if !already {
+                // Nothing moved yet: end the recorded deployment so the alias is free again.
+                let reason = Some("the state machine could not be started".to_string());
+                let _ = app.cutover.stop(&dep.id, false, reason).await;
                 return Err(Error::aws("StepFunctions", "StartExecution", &e));
             }
         }

@@ -96,6 +96,7 @@ impl Store {
     }
 
     /// Creates the table (on-demand billing, `pk`/`sk` keys) if it does not exist.
+    /// Waits (up to a minute) until the table is ACTIVE, as a new table is not at once.
     pub async fn ensure_table(&self) -> Result<()> {
         match self
             .client
@@ -104,7 +105,7 @@ impl Store {
             .send()
             .await
         {
-            Ok(_) => return Ok(()),
+            Ok(_) => return self.wait_active().await,
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) => {}
@@ -138,15 +139,37 @@ impl Store {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(Error::aws(SVC, "CreateTable", &e)),
+                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(Error::aws(SVC, "CreateTable", &e)),
         }
+        self.wait_active().await
+    }
+
+    async fn wait_active(&self) -> Result<()> {
+        use aws_sdk_dynamodb::types::TableStatus;
+        for _ in 0..120 {
+            let out = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| Error::aws(SVC, "DescribeTable", &e))?;
+            let status = out.table().and_then(|t| t.table_status());
+            if matches!(status, Some(TableStatus::Active) | None) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        Err(Error::Aws {
+            service: SVC,
+            operation: "DescribeTable",
+            message: format!("table {} did not become ACTIVE within a minute", self.table),
+            retryable: true,
+        })
     }
 
     fn state_item(&self, dep: &Deployment) -> Result<HashMap<String, AttributeValue>> {
@@ -416,19 +439,29 @@ impl Store {
 
     /// Ids of the active deployments that watch `alarm`.
     pub async fn watching(&self, alarm: &str) -> Result<Vec<String>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(format!("ALARM#{alarm}")))
-            .send()
-            .await
-            .map_err(|e| Error::aws(SVC, "Query", &e))?;
-        out.items()
-            .iter()
-            .map(|i| get_s(i, "deploymentId").map(str::to_string))
-            .collect()
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("ALARM#{alarm}")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::aws(SVC, "Query", &e))?;
+            for item in page.items() {
+                out.push(get_s(item, "deploymentId")?.to_string());
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// Every item whose `filter` (over `:sk`) holds, across all pages, with consistent reads.
@@ -495,6 +528,7 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(format!("CONFIG#{name}")))
             .key("sk", s("CONFIG"))
+            .consistent_read(true)
             .send()
             .await
             .map_err(|e| Error::aws(SVC, "GetItem", &e))?;
