@@ -74,6 +74,13 @@ fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> Result<u64> {
         .ok_or_else(|| Error::Corrupt(format!("attribute {key} missing")))
 }
 
+/// The key to continue a paginated read from, if there is more.
+fn next_page(
+    last: Option<&HashMap<String, AttributeValue>>,
+) -> Option<HashMap<String, AttributeValue>> {
+    last.filter(|k| !k.is_empty()).cloned()
+}
+
 fn conditional_failed(reasons: &[aws_sdk_dynamodb::types::CancellationReason]) -> Vec<bool> {
     reasons
         .iter()
@@ -405,63 +412,66 @@ impl Store {
         }
     }
 
-    /// The event log of a deployment, oldest first.
-    pub async fn log(&self, id: &str) -> Result<Vec<LogEntry>> {
+    /// Every item matching a key condition, across all pages, with consistent reads.
+    async fn query_all(
+        &self,
+        condition: &str,
+        values: &[(&str, String)],
+    ) -> Result<Vec<HashMap<String, AttributeValue>>> {
         let mut out = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
-                .expression_attribute_values(":pk", s(dep_pk(id)))
-                .expression_attribute_values(":evt", s("EVT#"))
-                .set_exclusive_start_key(start.take())
+                .key_condition_expression(condition)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            for (name, value) in values {
+                query = query.expression_attribute_values(*name, s(value.clone()));
+            }
+            let page = query
                 .send()
                 .await
                 .map_err(|e| Error::aws(SVC, "Query", &e))?;
-            for item in page.items() {
-                let sk = get_s(item, "sk")?;
-                out.push(LogEntry {
-                    seq: sk.trim_start_matches("EVT#").parse().unwrap_or(0),
-                    at: get_n(item, "at").unwrap_or(0),
-                    message: get_s(item, "message")?.to_string(),
-                });
-            }
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
+            out.extend(page.items().iter().cloned());
+            start = next_page(page.last_evaluated_key());
+            if start.is_none() {
+                break;
             }
         }
         Ok(out)
     }
 
+    /// The event log of a deployment, oldest first.
+    pub async fn log(&self, id: &str) -> Result<Vec<LogEntry>> {
+        let values = [(":pk", dep_pk(id)), (":evt", "EVT#".to_string())];
+        let items = self
+            .query_all("pk = :pk AND begins_with(sk, :evt)", &values)
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                let sk = get_s(item, "sk")?;
+                Ok(LogEntry {
+                    seq: sk.trim_start_matches("EVT#").parse().unwrap_or(0),
+                    at: get_n(item, "at").unwrap_or(0),
+                    message: get_s(item, "message")?.to_string(),
+                })
+            })
+            .collect()
+    }
+
     /// Ids of the active deployments that watch `alarm`.
     pub async fn watching(&self, alarm: &str) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(format!("ALARM#{alarm}")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| Error::aws(SVC, "Query", &e))?;
-            for item in page.items() {
-                out.push(get_s(item, "deploymentId")?.to_string());
-            }
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(out)
+        let items = self
+            .query_all("pk = :pk", &[(":pk", format!("ALARM#{alarm}"))])
+            .await?;
+        items
+            .iter()
+            .map(|i| get_s(i, "deploymentId").map(str::to_string))
+            .collect()
     }
 
     /// Every item whose `filter` (over `:sk`) holds, across all pages, with consistent reads.
@@ -481,9 +491,9 @@ impl Store {
                 .await
                 .map_err(|e| Error::aws(SVC, "Scan", &e))?;
             out.extend(page.items().iter().cloned());
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
+            start = next_page(page.last_evaluated_key());
+            if start.is_none() {
+                break;
             }
         }
         Ok(out)
