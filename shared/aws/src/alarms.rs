@@ -34,25 +34,18 @@ impl Alarms {
             .metric_alarms()
             .iter()
             .map(|a| {
-                (
-                    a.alarm_name().unwrap_or_default().to_string(),
-                    a.state_value(),
-                    a.state_transitioned_timestamp()
-                        .or(a.state_updated_timestamp())
-                        .and_then(|t| t.to_millis().ok())
-                        .map(|t| t.max(0) as u64),
-                )
+                let at = a
+                    .state_transitioned_timestamp()
+                    .or(a.state_updated_timestamp());
+                (a.alarm_name(), a.state_value(), at)
             })
             .chain(out.composite_alarms().iter().map(|a| {
-                (
-                    a.alarm_name().unwrap_or_default().to_string(),
-                    a.state_value(),
-                    a.state_transitioned_timestamp()
-                        .or(a.state_updated_timestamp())
-                        .and_then(|t| t.to_millis().ok())
-                        .map(|t| t.max(0) as u64),
-                )
+                let at = a
+                    .state_transitioned_timestamp()
+                    .or(a.state_updated_timestamp());
+                (a.alarm_name(), a.state_value(), at)
             }))
+            .map(|(name, state, at)| (name.unwrap_or_default().to_string(), state, millis(at)))
             .collect();
         Ok(names
             .iter()
@@ -74,4 +67,9 @@ impl Alarms {
             })
             .collect())
     }
+}
+
+/// A CloudWatch timestamp in milliseconds since the epoch.
+fn millis(t: Option<&aws_smithy_types::DateTime>) -> Option<u64> {
+    t.and_then(|t| t.to_millis().ok()).map(|t| t.max(0) as u64)
 }
