@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cutover's local AWS emulator: moto's server on loopback, plus two additions.
+"""Cutover's local AWS emulator: moto's server on loopback, plus three additions.
 
 Cutover's tests and demo talk to this emulator with the real Rust AWS SDK
 (`AWS_ENDPOINT_URL=http://127.0.0.1:PORT`). It serves moto's own WSGI app, the
@@ -35,6 +35,22 @@ same one `moto_server` runs, behind a small middleware:
       (the SDK's `function_error`). `seed hook-response --function-error`
       writes that envelope for you.
 
+* ECS blue/green through ALB weighted target groups (CreateTaskSet,
+  DescribeTaskSets, UpdateServicePrimaryTaskSet, DeleteTaskSet, ModifyListener
+  with a weighted ForwardConfig, DescribeTargetGroups' LoadBalancerArns...).
+  patch_ecs and patch_elbv2 fix moto where it is wrong (their docstrings list
+  each fix and why). In short: CreateTaskSet no longer crashes trying to run
+  tasks; task sets report computedDesiredCount = ceil(service desiredCount *
+  scale% / 100) and are STEADY_STATE with runningCount = computedDesiredCount
+  - unless their task definition is tagged `cutover-emulator:stability` =
+  `STABILIZING`, which keeps them STABILIZING with runningCount 0 forever
+  (tag at RegisterTaskDefinition, or TagResource / UntagResource on the task
+  definition at any time: it is read live); a target group's LoadBalancerArns
+  are the load balancers whose listeners forward to it (weight 0 included).
+  These patches import moto's ECS (2-5 s), so they are applied in a
+  background thread right after READY; ECS and ELBv2 requests arriving before
+  that wait for it.
+
 Everything else goes to moto unchanged (moto-api included: `POST
 /moto-api/reset` clears all state; the settings above survive it).
 
@@ -53,6 +69,16 @@ moto behaviour worth knowing (moto 5.2.5):
     is never set.
   - boto3 (1.44 in the venv) talks JSON 1.0 to CloudWatch, straight to moto; only
     RPC v2 CBOR clients (the Rust SDK) go through the bridge.
+  - ECS: a new task set is ACTIVE (make it PRIMARY with
+    UpdateServicePrimaryTaskSet); UpdateServicePrimaryTaskSet also sets the
+    service's taskDefinition and loadBalancers to the task set's. An EXTERNAL
+    service keeps runningCount 0 / pendingCount desiredCount and `deployments`
+    empty whatever its task sets do (read the task sets). No tasks exist
+    (ListTasks is empty). DescribeTaskSets of an unknown task set ARN returns
+    it nowhere and reports no failure.
+  - ELBv2: any weights are accepted (all 0, sums other than 100); a
+    ForwardConfig with one target group reads back without a top-level
+    TargetGroupArn. Target health is not modelled.
 
 Usage (the venv comes from scripts/install-emulator; scripts/emulator wraps
 start/stop):
@@ -65,7 +91,9 @@ start/stop):
 
   emulator.py selftest [--url URL]
       Exercises a running emulator (DynamoDB, IAM, Lambda versions, aliases,
-      invoke and queued results, and CloudWatch over genuine RPC v2 CBOR) and
+      invoke and queued results, CloudWatch over genuine RPC v2 CBOR, and an
+      ECS blue/green on `seed ecs`: replacement task set, weighted listener
+      shifts, primary flip, deletion, an unstable revision, the errors) and
       prints one line per check, then `selftest: N passed, N failed`.
 
   emulator.py seed [--url URL] lambda --name F --versions N --alias A
@@ -82,6 +110,46 @@ start/stop):
   emulator.py seed [--url URL] hook-response --result JSON [--result JSON ...]
                                              [--function-error Unhandled]
       Queues payloads for the next Lambda invokes, in order.
+  emulator.py seed [--url URL] ecs --name N [--unstable-revision K ...]
+                                   [--revisions R] [--desired-count D]
+                                   [--listener-style weighted|plain]
+      An ECS blue/green fixture, every name derived from N (so parallel seeds
+      with distinct N share one emulator; the same N twice fails):
+        - VPC 10.0.0.0/16 with subnets 10.0.1.0/24 (us-east-1a), 10.0.2.0/24
+          (us-east-1b), security group N;
+        - internet-facing ALB N; target groups N-blue, N-green (ip, HTTP:80);
+          production listener HTTP:80: by default (weighted) a ForwardConfig
+          blue 100 / green 0, which associates both target groups with the
+          ALB (ECS refuses to attach a service to a target group that has no
+          load balancer) and is the shape Cutover shifts with; `plain` is a
+          forward to blue alone (the CodeDeploy tutorial's shape; green then
+          has no LoadBalancerArns until a listener forwards to it).
+          Test listener HTTP:8080: forward to blue;
+        - ALB N-other with target group N-other and a listener HTTP:80
+          forwarding to it (a load balancer unrelated to blue/green);
+        - ECS cluster N; task definition family N, revisions 1..R (default 3;
+          FARGATE, awsvpc, 256 CPU / 512 MiB, container `web` on port 80);
+          each --unstable-revision K is registered with the tag
+          cutover-emulator:stability=STABILIZING (its task sets never
+          stabilise);
+        - service N: deploymentController EXTERNAL, desiredCount D (default
+          2), launchType FARGATE, with one task set (externalId N-original)
+          on revision 1, FARGATE, awsvpc, behind N-blue (web:80), scale 100 %,
+          made PRIMARY;
+        - service N-ecs on the same cluster: default (ECS) deployment
+          controller, revision 1, desiredCount 1.
+      ELB names longer than 32 characters are shortened (N cut, plus 8 hex
+      digits of a hash of N). Prints JSON {"cluster", "clusterArn", "service",
+      "serviceArn", "desiredCount", "taskDefinitionFamily", "taskDefinitions"
+      (ARNs of revisions 1..R), "unstableRevisions", "containerName",
+      "containerPort", "originalTaskSetArn", "originalTaskSetId",
+      "originalExternalId", "loadBalancerArn", "loadBalancerName",
+      "blueTargetGroupArn", "blueTargetGroupName", "greenTargetGroupArn",
+      "greenTargetGroupName", "listenerStyle", "productionListenerArn",
+      "testListenerArn", "otherLoadBalancerArn", "otherLoadBalancerName",
+      "otherTargetGroupArn", "otherTargetGroupName", "otherListenerArn", "vpc",
+      "subnets", "securityGroups", "ecsControllerService",
+      "ecsControllerServiceArn"}.
 
 URL: --url, else $CUTOVER_EMULATOR_URL, else $AWS_ENDPOINT_URL, else the URL
 that `scripts/emulator start` left in .emulator/url. Clients use region
@@ -175,6 +243,238 @@ def configure_moto() -> None:
 
     LambdaResponse.invoke = invoke_response  # type: ignore[method-assign]
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------
+# ECS task sets and ELBv2 weighted listeners (ECS blue/green)
+# --------------------------------------------------------------------------
+
+# Tag of a task definition whose task sets never stabilise (see patch_ecs).
+STABILITY_TAG = "cutover-emulator:stability"
+
+
+def patch_ecs() -> None:
+    """Make moto's ECS task sets usable for an EXTERNAL-controller blue/green:
+
+    - CreateTaskSet no longer runs tasks. moto's run_task crashed (HTTP 500)
+      on any Fargate task definition whose containers have no memory of their
+      own (cpu/memory set only at task level) - after the task set had
+      already been added, so the SDK's retries piled up extra task sets - and
+      with a capacityProviderStrategy it was refused outright, as moto forced
+      launchType EC2 next to it. Tasks are not needed: the task set's counts
+      are computed (below).
+    - A task set's computedDesiredCount (absent in moto) is
+      ceil(service desiredCount * scale% / 100), read live, so UpdateService
+      desiredCount and UpdateTaskSet scale move it. stabilityStatus is
+      STEADY_STATE with runningCount = computedDesiredCount, pendingCount 0;
+      but if its task definition carries the tag
+      `cutover-emulator:stability` = `STABILIZING` (also read live, so
+      TagResource / UntagResource on the task definition flip it), it is
+      STABILIZING with runningCount 0 and pendingCount = computedDesiredCount,
+      forever.
+    - CreateTaskSet is idempotent on clientToken (as AWS is), omits launchType
+      when a capacityProviderStrategy is given, and refuses both at once.
+    - Task set operations on a service whose deployment controller is not
+      EXTERNAL fail with AWS's InvalidParameterException (moto accepted them).
+    - UpdateServicePrimaryTaskSet accepts the task set's id as well as its ARN
+      (moto matched only the ARN and, given an id, made every task set ACTIVE).
+      An unknown task set is ClientException "The specified task set does not
+      exist." (moto: HTTP 500), as for DeleteTaskSet / UpdateTaskSet.
+    - DeleteTaskSet answers the task set with status DRAINING (as AWS does); it
+      is gone from DescribeTaskSets at once (AWS keeps it DRAINING for a while).
+    """
+    import math
+
+    from moto.ecs import models
+    from moto.ecs.exceptions import InvalidParameterException, TaskSetNotFoundException
+
+    task_set_cls = models.TaskSet
+    backend_cls = models.EC2ContainerServiceBackend
+
+    def stabilizing(ts: Any) -> bool:
+        td = getattr(ts, "_cutover_task_definition", None)
+        tags = (td.tags or []) if td is not None else []
+        return any(t.get("key") == STABILITY_TAG and t.get("value") == "STABILIZING" for t in tags)
+
+    def computed_desired_count(ts: Any) -> int:
+        service = getattr(ts, "_cutover_service", None)
+        scale = ts.scale or {}
+        if service is None or scale.get("unit", "PERCENT") != "PERCENT":
+            return 0
+        return math.ceil(round((service.desired_count or 0) * float(scale.get("value", 100)) / 100, 9))
+
+    def stability_status(ts: Any) -> str:
+        return "STABILIZING" if stabilizing(ts) else "STEADY_STATE"
+
+    # moto's serializer looks attributes up as `computedDesiredCount`, then
+    # `computed_desired_count`; TaskSet.__init__ assigns stabilityStatus,
+    # which the property's setter ignores.
+    task_set_cls.stabilityStatus = property(stability_status, lambda ts, value: None)
+    task_set_cls.computed_desired_count = property(computed_desired_count)
+    task_set_cls.running_count = property(lambda ts: 0 if stabilizing(ts) else computed_desired_count(ts))
+    task_set_cls.pending_count = property(lambda ts: computed_desired_count(ts) if stabilizing(ts) else 0)
+
+    def external_service(backend: Any, cluster: str, service: str) -> Any:
+        svc = backend._get_service(cluster or "default", service.split("/")[-1])
+        if (svc.deployment_controller or {}).get("type") != "EXTERNAL":
+            raise InvalidParameterException(
+                "Amazon ECS only supports task set management on services configured to use external deployment controllers."
+            )
+        return svc
+
+    def find_task_set(backend: Any, cluster: str, service: str, task_set: str) -> Any:
+        found = backend.describe_task_sets(cluster or "default", service, [task_set])
+        if not found:
+            raise TaskSetNotFoundException
+        return found[0]
+
+    create_task_set = backend_cls.create_task_set
+
+    def create_task_set_patched(
+        self: Any,
+        service: str,
+        cluster_str: str,
+        task_definition: str,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        svc = external_service(self, cluster_str, service)
+        launch_type = kwargs.get("launch_type")
+        strategy = kwargs.get("capacity_provider_strategy")
+        if launch_type and strategy:
+            raise InvalidParameterException("Specify either a launchType or a capacityProviderStrategy, but not both.")
+        token = kwargs.get("client_token")
+        if token:
+            for ts in svc.task_sets:
+                if ts.client_token == token:
+                    return ts
+        scale = kwargs.pop("scale", None)
+        # scale=None skips moto's run_task; the real scale is set right after.
+        ts = create_task_set(self, service, cluster_str, task_definition, *args, scale=None, **kwargs)
+        if scale:
+            ts.scale = scale
+        if strategy and not launch_type:
+            ts.launch_type = None
+        ts._cutover_service = svc
+        ts._cutover_task_definition = self.describe_task_definition(task_definition)
+        return ts
+
+    update_primary = backend_cls.update_service_primary_task_set
+
+    def update_primary_patched(self: Any, cluster: str, service: str, primary_task_set: str) -> Any:
+        external_service(self, cluster, service)
+        ts = find_task_set(self, cluster, service, primary_task_set)
+        return update_primary(self, cluster or "default", service, ts.task_set_arn)
+
+    delete_task_set = backend_cls.delete_task_set
+
+    def delete_task_set_patched(self: Any, cluster: str, service: str, task_set: str, *args: Any, **kwargs: Any) -> Any:
+        external_service(self, cluster, service)
+        ts = find_task_set(self, cluster, service, task_set)
+        deleted = delete_task_set(self, cluster or "default", service, ts.task_set_arn, *args, **kwargs)
+        deleted.status = "DRAINING"
+        return deleted
+
+    update_task_set = backend_cls.update_task_set
+
+    def update_task_set_patched(self: Any, cluster: str, service: str, task_set: str, scale: Any) -> Any:
+        external_service(self, cluster, service)
+        find_task_set(self, cluster, service, task_set)
+        return update_task_set(self, cluster or "default", service, task_set, scale)
+
+    backend_cls.create_task_set = create_task_set_patched  # type: ignore[method-assign]
+    backend_cls.update_service_primary_task_set = update_primary_patched  # type: ignore[method-assign]
+    backend_cls.delete_task_set = delete_task_set_patched  # type: ignore[method-assign]
+    backend_cls.update_task_set = update_task_set_patched  # type: ignore[method-assign]
+
+
+def patch_elbv2() -> None:
+    """Fix what moto's ELBv2 gets wrong around weighted forwards:
+
+    - A target group's LoadBalancerArns is computed from the listeners and
+      rules that forward to it (plain TargetGroupArn or ForwardConfig, any
+      weight, 0 included), each load balancer once. moto appended the ALB on
+      CreateListener / CreateRule only (twice for two listeners of one ALB),
+      never on ModifyListener, and never removed it.
+    - ModifyListener validates its forward actions like CreateListener does
+      (unknown target group -> TargetGroupNotFound; moto stored anything), and
+      both refuse a target group already used by another load balancer with
+      TargetGroupAssociationLimit (an ALB target group serves one load
+      balancer).
+    - A plain forward (`TargetGroupArn` only) reads back, as on AWS, with a
+      ForwardConfig too: that one target group at weight 1, stickiness off
+      (moto returned the TargetGroupArn alone). A weighted ForwardConfig reads
+      back as sent (moto gets that right, weight 0 included).
+    """
+    from moto.elbv2 import models
+    from moto.elbv2.exceptions import ELBClientError
+
+    backend_cls = models.ELBv2Backend
+
+    def forwarded_target_groups(backend: Any, action: Any) -> list[str]:
+        if getattr(action, "type", None) != "forward":
+            return []
+        return list(backend._get_target_group_arns_from(action_data=action.data))
+
+    def load_balancer_arns(tg: Any) -> list[str]:
+        backend = models.elbv2_backends[tg.account_id][tg.region_name]
+        found: list[str] = []
+        for lb_arn, lb in list(backend.load_balancers.items()):
+            for listener in list(lb.listeners.values()):
+                for rule in list(listener.rules.values()):
+                    if any(tg.arn in forwarded_target_groups(backend, a) for a in rule.actions) and lb_arn not in found:
+                        found.append(lb_arn)
+        return found
+
+    # FakeTargetGroup.__init__ assigns [] and moto appends to the (computed,
+    # throw-away) list; both are harmless against the property.
+    models.FakeTargetGroup.load_balancer_arns = property(load_balancer_arns, lambda tg, value: None)
+
+    action_init = models.FakeAction.__init__
+
+    def action_init_patched(self: Any, data: dict[str, Any]) -> None:
+        action_init(self, data)
+        # Only the serialised view changes: `data` (what moto reads to find
+        # target groups) keeps the plain form.
+        if self.type == "forward" and "TargetGroupArn" in data and "ForwardConfig" not in data:
+            self.ForwardConfig = {
+                "TargetGroups": [{"TargetGroupArn": data["TargetGroupArn"], "Weight": 1}],
+                "TargetGroupStickinessConfig": {"Enabled": False},
+            }
+
+    models.FakeAction.__init__ = action_init_patched  # type: ignore[method-assign]
+
+    def check_association(backend: Any, lb_arn: str, actions: list[dict[str, Any]]) -> None:
+        fake = [models.FakeAction(dict(a)) for a in actions]
+        backend._validate_actions(fake)
+        for action in fake:
+            for arn in forwarded_target_groups(backend, action):
+                others = [a for a in backend.target_groups[arn].load_balancer_arns if a != lb_arn]
+                if others:
+                    raise ELBClientError(
+                        "TargetGroupAssociationLimit",
+                        f"The following target groups cannot be associated with more than one load balancer: {arn}",
+                    )
+
+    modify_listener = backend_cls.modify_listener
+
+    def modify_listener_patched(self: Any, arn: str, *args: Any, **kwargs: Any) -> Any:
+        actions = kwargs.get("actions", args[4] if len(args) > 4 else None)
+        if actions:
+            listener = self.describe_listeners(load_balancer_arn=None, listener_arns=[arn])[0]
+            check_association(self, listener.load_balancer_arn, actions)
+        return modify_listener(self, arn, *args, **kwargs)
+
+    create_listener = backend_cls.create_listener
+
+    def create_listener_patched(self: Any, load_balancer_arn: str, *args: Any, **kwargs: Any) -> Any:
+        actions = kwargs.get("actions", args[4] if len(args) > 4 else None)
+        if actions and load_balancer_arn in self.load_balancers:
+            check_association(self, load_balancer_arn, actions)
+        return create_listener(self, load_balancer_arn, *args, **kwargs)
+
+    backend_cls.modify_listener = modify_listener_patched  # type: ignore[method-assign]
+    backend_cls.create_listener = create_listener_patched  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------
@@ -277,13 +577,23 @@ def call_wsgi(app: Callable, environ: dict) -> tuple[int, list[tuple[str, str]],
     return int(captured["status"].split()[0]), list(captured["headers"]), b"".join(chunks)
 
 
+# SigV4 credential scope of the services whose moto models patch_ecs /
+# patch_elbv2 change (ELBv2 signs as elasticloadbalancing).
+PATCHED_SCOPE = re.compile(r"/(ecs|elasticloadbalancing)/aws4_request")
+
+
 class EmulatorApp:
-    """WSGI middleware: CloudWatch RPC v2 CBOR bridge in front of moto."""
+    """WSGI middleware: CloudWatch RPC v2 CBOR bridge in front of moto; ECS and
+    ELBv2 requests wait until their patches are in (see cmd_serve)."""
 
     def __init__(self, moto_app: Callable) -> None:
         self.moto_app = moto_app
+        self.patched = threading.Event()
+        self.patched.set()  # cmd_serve clears it while patching in the background
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if not self.patched.is_set() and PATCHED_SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")):
+            self.patched.wait(timeout=120)
         match = RPC_PATH.fullmatch(environ.get("PATH_INFO", ""))
         if environ.get("REQUEST_METHOD") == "POST" and match and match[1] in RPC_SERVICES:
             try:
@@ -395,15 +705,24 @@ PREWARM_REQUESTS = (
     ("monitoring", "POST", "/service/GraniteServiceVersion20100801/operation/DescribeAlarms", "application/cbor", None, b"\xa0"),
 )
 
+# The same for ECS blue/green, warmed in the background after READY (see
+# cmd_serve): importing moto's ECS (which pulls in EC2) alone takes 2-5 s,
+# which test binaries that never touch ECS should not pay at startup.
+PREWARM_ECS_REQUESTS = (
+    ("ecs", "POST", "/", "application/x-amz-json-1.1", "AmazonEC2ContainerServiceV20141113.ListClusters", b"{}"),
+    ("elasticloadbalancing", "POST", "/", "application/x-www-form-urlencoded", None, b"Action=DescribeLoadBalancers&Version=2015-12-01"),
+    ("ec2", "POST", "/", "application/x-www-form-urlencoded", None, b"Action=DescribeVpcs&Version=2016-11-15"),
+)
 
-def prewarm(app: Any) -> None:
+
+def prewarm(app: Any, requests: Iterable[tuple] = PREWARM_REQUESTS) -> None:
     """Serve one read request per service in-process before announcing READY.
     moto builds each service's app, routing map and backend on first use
     (about 0.5 s for Lambda alone); this moves that cost into startup, so
     the first SDK call of a test is as fast as the others."""
     from werkzeug.test import EnvironBuilder
 
-    for signing_name, method, path, content_type, target, body in PREWARM_REQUESTS:
+    for signing_name, method, path, content_type, target, body in requests:
         headers = {
             "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20000101/{REGION}/{signing_name}/aws4_request, "
             "SignedHeaders=host, Signature=0"
@@ -458,6 +777,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = EmulatorApp(moto_app)
     prewarm(app)
 
+    # ECS / ELBv2: patch (which imports moto's models) and warm up in the
+    # background; until the patches are in, ECS and ELBv2 requests wait.
+    def set_up_ecs() -> None:
+        try:
+            patch_ecs()
+            patch_elbv2()
+        except Exception:  # serve unpatched rather than hang those requests
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            app.patched.set()
+        prewarm(moto_app, PREWARM_ECS_REQUESTS)
+
+    app.patched.clear()
+
     # make_server is what werkzeug's run_simple uses; calling it directly lets
     # us learn the port (for --port 0) and announce readiness after bind+listen.
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
@@ -478,6 +813,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.exit_with_parent:
         watch_parent(args.exit_with_parent)
     print(f"READY http://{args.host}:{port}", flush=True)
+    threading.Thread(target=set_up_ecs, name="ecs-setup", daemon=True).start()
     try:
         server.serve_forever()
     finally:
@@ -615,6 +951,181 @@ def seed_alarm(url: str, name: str, state: str, dimensions: list[dict]) -> dict:
     return {"alarmName": name, "alarmArn": alarm["AlarmArn"], "state": alarm["StateValue"], "stateUpdatedMs": updated_ms}
 
 
+def elb_name(base: str, suffix: str = "") -> str:
+    """An ELB / target group name (<= 32 characters, letters, digits and
+    hyphens, no hyphen at either end) for `base` + `suffix`: that string when
+    it fits, else `base` cut short plus 8 hex digits of its hash, so distinct
+    long bases stay distinct."""
+    import hashlib
+
+    clean = re.sub(r"[^A-Za-z0-9-]", "-", base).strip("-") or "x"
+    name = f"{clean}{suffix}"
+    if len(name) <= 32 and clean == base:
+        return name
+    digest = hashlib.sha1(base.encode()).hexdigest()[:8]
+    return f"{clean[: 32 - len(suffix) - 9].rstrip('-')}-{digest}{suffix}"
+
+
+def seed_ecs(
+    url: str,
+    name: str,
+    revisions: int,
+    unstable: list[int],
+    desired_count: int,
+    listener_style: str,
+) -> dict:
+    """ECS blue/green fixture (see the module docstring, `seed ecs`)."""
+    ec2, elb, ecs = client(url, "ec2"), client(url, "elbv2"), client(url, "ecs")
+    tags = [{"Key": "Name", "Value": name}]
+
+    # Network: one VPC per seed, so seeds never collide on CIDRs or names.
+    vpc = ec2.create_vpc(
+        CidrBlock="10.0.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}]
+    )["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc,
+            CidrBlock=f"10.0.{i}.0/24",
+            AvailabilityZone=f"{REGION}{zone}",
+            TagSpecifications=[{"ResourceType": "subnet", "Tags": tags}],
+        )["Subnet"]["SubnetId"]
+        for i, zone in ((1, "a"), (2, "b"))
+    ]
+    sg = ec2.create_security_group(GroupName=name, Description=f"seeded by scripts/emulator.py for {name}", VpcId=vpc)[
+        "GroupId"
+    ]
+
+    def load_balancer(lb_name: str) -> str:
+        return elb.create_load_balancer(
+            Name=lb_name, Subnets=subnets, SecurityGroups=[sg], Scheme="internet-facing", Type="application", IpAddressType="ipv4"
+        )["LoadBalancers"][0]["LoadBalancerArn"]
+
+    def target_group(tg_name: str) -> str:
+        return elb.create_target_group(
+            Name=tg_name, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip", HealthCheckPath="/"
+        )["TargetGroups"][0]["TargetGroupArn"]
+
+    def listener(lb: str, port: int, actions: list[dict]) -> str:
+        return elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=port, DefaultActions=actions)["Listeners"][0][
+            "ListenerArn"
+        ]
+
+    lb_name, other_lb_name = elb_name(name), elb_name(name, "-other")
+    blue_name, green_name, other_tg_name = elb_name(name, "-blue"), elb_name(name, "-green"), elb_name(name, "-other")
+    lb = load_balancer(lb_name)
+    blue, green = target_group(blue_name), target_group(green_name)
+    if listener_style == "weighted":
+        production_actions = [
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [{"TargetGroupArn": blue, "Weight": 100}, {"TargetGroupArn": green, "Weight": 0}],
+                    "TargetGroupStickinessConfig": {"Enabled": False},
+                },
+            }
+        ]
+    else:
+        production_actions = [{"Type": "forward", "TargetGroupArn": blue}]
+    production = listener(lb, 80, production_actions)
+    test = listener(lb, 8080, [{"Type": "forward", "TargetGroupArn": blue}])
+    other_lb = load_balancer(other_lb_name)
+    other_tg = target_group(other_tg_name)
+    other_listener = listener(other_lb, 80, [{"Type": "forward", "TargetGroupArn": other_tg}])
+
+    # ECS: cluster, task definition revisions, EXTERNAL service + original task set.
+    cluster_arn = ecs.create_cluster(clusterName=name)["cluster"]["clusterArn"]
+    task_definitions = []
+    for rev in range(1, revisions + 1):
+        td = ecs.register_task_definition(
+            family=name,
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            containerDefinitions=[
+                {
+                    "name": "web",
+                    "image": "public.ecr.aws/nginx/nginx:latest",
+                    "essential": True,
+                    "portMappings": [{"containerPort": 80, "protocol": "tcp"}],
+                    "environment": [{"name": "CUTOVER_SEED_REVISION", "value": str(rev)}],
+                }
+            ],
+            # Only tag when there is one: an empty tags list is refused by AWS.
+            **({"tags": [{"key": STABILITY_TAG, "value": "STABILIZING"}]} if rev in unstable else {}),
+        )["taskDefinition"]
+        task_definitions.append(td["taskDefinitionArn"])
+
+    network = {"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg], "assignPublicIp": "DISABLED"}}
+    service_arn = ecs.create_service(
+        cluster=name,
+        serviceName=name,
+        desiredCount=desired_count,
+        launchType="FARGATE",
+        deploymentController={"type": "EXTERNAL"},
+        schedulingStrategy="REPLICA",
+    )["service"]["serviceArn"]
+    original = ecs.create_task_set(
+        cluster=name,
+        service=name,
+        taskDefinition=task_definitions[0],
+        externalId=f"{name}-original",
+        networkConfiguration=network,
+        loadBalancers=[{"targetGroupArn": blue, "containerName": "web", "containerPort": 80}],
+        launchType="FARGATE",
+        platformVersion="LATEST",
+        scale={"value": 100.0, "unit": "PERCENT"},
+        clientToken=f"{name}-original",
+    )["taskSet"]
+    ecs.update_service_primary_task_set(cluster=name, service=name, primaryTaskSet=original["taskSetArn"])
+
+    # A service on the default (ECS) deployment controller.
+    ecs_controller = f"{name}-ecs"
+    ecs_controller_arn = ecs.create_service(
+        cluster=name,
+        serviceName=ecs_controller,
+        taskDefinition=task_definitions[0],
+        desiredCount=1,
+        launchType="FARGATE",
+        networkConfiguration=network,
+    )["service"]["serviceArn"]
+
+    return {
+        "cluster": name,
+        "clusterArn": cluster_arn,
+        "service": name,
+        "serviceArn": service_arn,
+        "desiredCount": desired_count,
+        "taskDefinitionFamily": name,
+        "taskDefinitions": task_definitions,
+        "unstableRevisions": sorted(set(unstable)),
+        "containerName": "web",
+        "containerPort": 80,
+        "originalTaskSetArn": original["taskSetArn"],
+        "originalTaskSetId": original["id"],
+        "originalExternalId": original.get("externalId"),
+        "loadBalancerArn": lb,
+        "loadBalancerName": lb_name,
+        "blueTargetGroupArn": blue,
+        "blueTargetGroupName": blue_name,
+        "greenTargetGroupArn": green,
+        "greenTargetGroupName": green_name,
+        "listenerStyle": listener_style,
+        "productionListenerArn": production,
+        "testListenerArn": test,
+        "otherLoadBalancerArn": other_lb,
+        "otherLoadBalancerName": other_lb_name,
+        "otherTargetGroupArn": other_tg,
+        "otherTargetGroupName": other_tg_name,
+        "otherListenerArn": other_listener,
+        "vpc": vpc,
+        "subnets": subnets,
+        "securityGroups": [sg],
+        "ecsControllerService": ecs_controller,
+        "ecsControllerServiceArn": ecs_controller_arn,
+    }
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     url = resolve_url(args)
     if args.what == "lambda":
@@ -627,6 +1138,12 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 sys.exit(f"emulator.py: --dimension wants Name=Value, got {d!r}")
             dims.append({"Name": key, "Value": value})
         out = seed_alarm(url, args.name, args.state, dims)
+    elif args.what == "ecs":
+        unstable = args.unstable_revision or []
+        bad = [k for k in unstable if not 1 <= k <= args.revisions]
+        if bad:
+            sys.exit(f"emulator.py: --unstable-revision {bad[0]} is not one of the revisions 1..{args.revisions}")
+        out = seed_ecs(url, args.name, args.revisions, unstable, args.desired_count, args.listener_style)
     else:  # hook-response
         results = []
         for r in args.result:
@@ -819,8 +1336,190 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     status, _, _ = cbor_rpc(url, "DeleteAlarms", {"AlarmNames": [alarm]})
     t.check("cbor DeleteAlarms", status == 200 and describe() is None, status)
 
+    selftest_ecs(url, t, f"{run}-ecs")
+
     print(f"selftest: {t.passed} passed, {t.failed} failed", flush=True)
     return 0 if t.failed == 0 else 1
+
+
+def selftest_ecs(url: str, t: Checks, name: str) -> None:
+    """ECS blue/green through ALB weighted target groups, as Cutover drives it."""
+    from botocore.exceptions import ClientError
+
+    def error_code(call: Callable[[], Any]) -> str | None:
+        try:
+            call()
+        except ClientError as err:
+            return err.response["Error"]["Code"]
+        return None
+
+    s = seed_ecs(url, name, 3, [3], 2, "weighted")
+    ecs, elb = client(url, "ecs"), client(url, "elbv2")
+    cluster, service = s["cluster"], s["service"]
+    blue, green, lb = s["blueTargetGroupArn"], s["greenTargetGroupArn"], s["loadBalancerArn"]
+
+    def task_sets(*arns: str) -> dict[str, dict]:
+        found = ecs.describe_task_sets(cluster=cluster, service=service, taskSets=list(arns))["taskSets"]
+        return {ts["taskSetArn"]: ts for ts in found}
+
+    def weights(listener: str) -> dict[str, int] | None:
+        action = elb.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"][0]
+        groups = action.get("ForwardConfig", {}).get("TargetGroups")
+        return {g["TargetGroupArn"]: g.get("Weight") for g in groups} if groups else None
+
+    def shift(listener: str, to_blue: int, to_green: int) -> None:
+        elb.modify_listener(
+            ListenerArn=listener,
+            DefaultActions=[
+                {
+                    "Type": "forward",
+                    "ForwardConfig": {
+                        "TargetGroups": [
+                            {"TargetGroupArn": blue, "Weight": to_blue},
+                            {"TargetGroupArn": green, "Weight": to_green},
+                        ]
+                    },
+                }
+            ],
+        )
+
+    # The seeded fixture.
+    services = ecs.describe_services(cluster=cluster, services=[service, s["ecsControllerService"]])["services"]
+    controllers = {x["serviceName"]: x.get("deploymentController", {}).get("type") for x in services}
+    t.check(
+        "ecs seed: service EXTERNAL, N-ecs on ECS controller",
+        controllers == {service: "EXTERNAL", s["ecsControllerService"]: "ECS"},
+        controllers,
+    )
+    original = task_sets(s["originalTaskSetArn"]).get(s["originalTaskSetArn"], {})
+    t.check(
+        "ecs seed: original task set PRIMARY, steady 2/2 on rev 1 + blue",
+        original.get("status") == "PRIMARY"
+        and original.get("stabilityStatus") == "STEADY_STATE"
+        and original.get("computedDesiredCount") == 2
+        and original.get("runningCount") == 2
+        and original.get("taskDefinition") == s["taskDefinitions"][0]
+        and [x["targetGroupArn"] for x in original.get("loadBalancers", [])] == [blue],
+        {k: original.get(k) for k in ("status", "stabilityStatus", "computedDesiredCount", "runningCount")},
+    )
+    tgs = {
+        tg["TargetGroupArn"]: tg["LoadBalancerArns"]
+        for tg in elb.describe_target_groups(TargetGroupArns=[blue, green, s["otherTargetGroupArn"]])["TargetGroups"]
+    }
+    t.check(
+        "ecs seed: LoadBalancerArns of blue, green = [ALB] (once), other = [other ALB]",
+        tgs == {blue: [lb], green: [lb], s["otherTargetGroupArn"]: [s["otherLoadBalancerArn"]]},
+        tgs,
+    )
+    t.check("ecs seed: production listener weights blue 100 / green 0", weights(s["productionListenerArn"]) == {blue: 100, green: 0}, weights(s["productionListenerArn"]))
+    test_action = elb.describe_listeners(ListenerArns=[s["testListenerArn"]])["Listeners"][0]["DefaultActions"][0]
+    t.check(
+        "ecs seed: plain forward reads back with TargetGroupArn and ForwardConfig (weight 1)",
+        test_action.get("TargetGroupArn") == blue and weights(s["testListenerArn"]) == {blue: 1},
+        test_action,
+    )
+    td3 = ecs.describe_task_definition(taskDefinition=s["taskDefinitions"][2], include=["TAGS"])
+    t.check(
+        "ecs seed: unstable revision 3 carries the stability tag",
+        {"key": STABILITY_TAG, "value": "STABILIZING"} in td3.get("tags", []),
+        td3.get("tags"),
+    )
+    described = elb.describe_load_balancers(LoadBalancerArns=[lb])["LoadBalancers"]
+    clusters = ecs.describe_clusters(clusters=[cluster])["clusters"]
+    t.check(
+        "ecs seed: DescribeLoadBalancers, DescribeClusters",
+        len(described) == 1 and described[0]["Type"] == "application" and len(clusters) == 1 and clusters[0]["status"] == "ACTIVE",
+    )
+
+    # Replacement task set on rev 2 behind green.
+    def create(revision: int, token: str, **extra: Any) -> dict:
+        return ecs.create_task_set(
+            cluster=cluster,
+            service=service,
+            taskDefinition=s["taskDefinitions"][revision - 1],
+            externalId=f"{name}-deploy-{revision}",
+            networkConfiguration={"awsvpcConfiguration": {"subnets": s["subnets"], "securityGroups": s["securityGroups"]}},
+            loadBalancers=[{"targetGroupArn": green, "containerName": "web", "containerPort": 80}],
+            scale={"value": 100, "unit": "PERCENT"},
+            clientToken=token,
+            **extra,
+        )["taskSet"]
+
+    created = create(2, f"{name}-t2", launchType="FARGATE", platformVersion="LATEST")
+    again = create(2, f"{name}-t2", launchType="FARGATE", platformVersion="LATEST")
+    replacement = created["taskSetArn"]
+    t.check("create_task_set is idempotent on clientToken", again["taskSetArn"] == replacement, again["taskSetArn"])
+    ts = task_sets(replacement).get(replacement, {})
+    t.check(
+        "replacement task set: ACTIVE, STEADY_STATE, running == computed == 2, externalId, rev 2, green",
+        ts.get("status") == "ACTIVE"
+        and ts.get("stabilityStatus") == "STEADY_STATE"
+        and ts.get("computedDesiredCount") == 2
+        and ts.get("runningCount") == 2
+        and ts.get("externalId") == f"{name}-deploy-2"
+        and ts.get("taskDefinition") == s["taskDefinitions"][1]
+        and ts.get("loadBalancers") == [{"targetGroupArn": green, "containerName": "web", "containerPort": 80}],
+        {k: ts.get(k) for k in ("status", "stabilityStatus", "computedDesiredCount", "runningCount", "externalId", "taskDefinition")},
+    )
+    ecs.update_task_set(cluster=cluster, service=service, taskSet=replacement, scale={"value": 10, "unit": "PERCENT"})
+    scaled = task_sets(replacement).get(replacement, {})
+    t.check("update_task_set 10% -> computedDesiredCount ceil(0.2) = 1", scaled.get("computedDesiredCount") == 1, scaled.get("computedDesiredCount"))
+    ecs.update_task_set(cluster=cluster, service=service, taskSet=replacement, scale={"value": 100, "unit": "PERCENT"})
+
+    shift(s["productionListenerArn"], 90, 10)
+    t.check("modify_listener 90/10 reads back", weights(s["productionListenerArn"]) == {blue: 90, green: 10}, weights(s["productionListenerArn"]))
+
+    ecs.update_service_primary_task_set(cluster=cluster, service=service, primaryTaskSet=replacement)
+    statuses = {arn: x["status"] for arn, x in task_sets().items()}
+    t.check(
+        "update_service_primary_task_set flips PRIMARY / ACTIVE",
+        statuses == {replacement: "PRIMARY", s["originalTaskSetArn"]: "ACTIVE"},
+        statuses,
+    )
+    shift(s["productionListenerArn"], 0, 100)
+    t.check("modify_listener 0/100 keeps weight 0", weights(s["productionListenerArn"]) == {blue: 0, green: 100}, weights(s["productionListenerArn"]))
+
+    deleted = ecs.delete_task_set(cluster=cluster, service=service, taskSet=s["originalTaskSetArn"])["taskSet"]
+    left = list(task_sets())
+    t.check(
+        "delete_task_set -> DRAINING, then gone",
+        deleted.get("status") == "DRAINING" and left == [replacement],
+        {"status": deleted.get("status"), "left": left},
+    )
+
+    # An unstable revision never stabilises (capacity provider strategy this time).
+    unstable = create(3, f"{name}-t3", capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}])
+    time.sleep(0.5)
+    ts = task_sets(unstable["taskSetArn"]).get(unstable["taskSetArn"], {})
+    t.check(
+        "unstable revision: STABILIZING, runningCount 0, computedDesiredCount 2, no launchType",
+        ts.get("stabilityStatus") == "STABILIZING"
+        and ts.get("runningCount") == 0
+        and ts.get("computedDesiredCount") == 2
+        and "launchType" not in ts,
+        {k: ts.get(k) for k in ("stabilityStatus", "runningCount", "computedDesiredCount", "launchType")},
+    )
+    ecs.delete_task_set(cluster=cluster, service=service, taskSet=unstable["taskSetArn"])
+
+    # Errors Cutover relies on.
+    code = error_code(lambda: ecs.create_task_set(cluster=cluster, service=s["ecsControllerService"], taskDefinition=s["taskDefinitions"][1]))
+    t.check("create_task_set on an ECS-controller service -> InvalidParameterException", code == "InvalidParameterException", code)
+    code = error_code(lambda: ecs.update_service_primary_task_set(cluster=cluster, service=service, primaryTaskSet="ecs-svc/0"))
+    t.check("update_service_primary_task_set of an unknown task set -> ClientException", code == "ClientException", code)
+    code = error_code(
+        lambda: elb.modify_listener(
+            ListenerArn=s["otherListenerArn"], DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}]
+        )
+    )
+    t.check("forwarding another ALB's listener to blue -> TargetGroupAssociationLimit", code == "TargetGroupAssociationLimit", code)
+    code = error_code(
+        lambda: elb.modify_listener(
+            ListenerArn=s["productionListenerArn"],
+            DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": blue + "0", "Weight": 1}]}}],
+        )
+    )
+    t.check("modify_listener to an unknown target group -> TargetGroupNotFound", code == "TargetGroupNotFound", code)
+    t.check("failed modify_listener changed nothing", weights(s["productionListenerArn"]) == {blue: 0, green: 100}, weights(s["productionListenerArn"]))
 
 
 # --------------------------------------------------------------------------
@@ -862,6 +1561,24 @@ def main(argv: list[str] | None = None) -> int:
     alarm.add_argument("--name", required=True)
     alarm.add_argument("--state", default="OK", choices=["OK", "ALARM", "INSUFFICIENT_DATA"])
     alarm.add_argument("--dimension", action="append", metavar="NAME=VALUE")
+
+    ecs = kinds.add_parser("ecs", parents=[url_opt], help="ECS blue/green fixture: VPC, ALBs, target groups, cluster, services")
+    ecs.add_argument("--name", required=True, help="base of every resource name (unique per seed)")
+    ecs.add_argument("--revisions", type=int, default=3, help="task definition revisions to register (default 3)")
+    ecs.add_argument(
+        "--unstable-revision",
+        type=int,
+        action="append",
+        metavar="K",
+        help=f"tag revision K {STABILITY_TAG}=STABILIZING: its task sets never reach steady state (repeatable)",
+    )
+    ecs.add_argument("--desired-count", type=int, default=2, help="desired count of the EXTERNAL service (default 2)")
+    ecs.add_argument(
+        "--listener-style",
+        choices=["weighted", "plain"],
+        default="weighted",
+        help="production listener: ForwardConfig blue 100 / green 0 (default), or a plain forward to blue",
+    )
 
     hook = kinds.add_parser("hook-response", parents=[url_opt], help="queue Lambda invoke results")
     hook.add_argument("--result", action="append", required=True, metavar="JSON", help="payload of one invoke (repeatable)")

@@ -6,8 +6,8 @@
 //! executing them twice is harmless.
 
 use crate::model::{
-    AlarmState, Deployment, DeploymentError, DeploymentStatus, ErrorCode, EventStatus,
-    HookExecution, HookResponse, Millis, Observation, Phase,
+    AlarmState, Deployment, DeploymentError, DeploymentStatus, EcsTarget, ErrorCode, EventStatus,
+    HookExecution, HookResponse, LambdaTarget, Millis, Observation, Phase, Target,
 };
 use crate::LifecycleEvent;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 pub const MAX_ROUTE_ATTEMPTS: u32 = 5;
 /// Delay between attempts to confirm a weight.
 pub const CONFIRM_RETRY_MS: Millis = 1000;
+/// How often an installing ECS task set is looked at.
+pub const INSTALL_POLL_MS: Millis = 2000;
+/// How many times the original task set's removal is asked for before giving up.
+pub const MAX_CLEANUP_ATTEMPTS: u32 = 8;
 
 /// Kinds of SNS notification, named like CodeDeploy's trigger events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,12 +52,31 @@ impl NotificationKind {
 /// Something for the adapters to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
-    /// Put `weight` % of traffic on the target version and the rest on the current one.
-    /// 0 means the alias on the current version with no routing config; 100 means the alias
-    /// on the target version with no routing config.
+    /// Put `weight` % of production traffic on the target and the rest on the current one.
+    /// Lambda: 0 means the alias on the current version with no routing config; 100 means
+    /// the alias on the target version with no routing config. ECS: the production
+    /// listener's weighted forward action, original and replacement target groups.
     Route {
         /// Percent on the target.
         weight: u8,
+    },
+    /// ECS: the test listener's forward action, `weight` % on the replacement target group.
+    RouteTest {
+        /// Percent on the replacement.
+        weight: u8,
+    },
+    /// ECS: create the replacement task set (once: it carries the deployment id as its
+    /// `externalId`, and an existing one is reused).
+    CreateTaskSet,
+    /// ECS: make a task set the service's primary one.
+    SetPrimary {
+        /// The replacement (`true`) or the original (`false`).
+        replacement: bool,
+    },
+    /// ECS: delete a task set (absent already is fine).
+    DeleteTaskSet {
+        /// The replacement (`true`) or the original (`false`).
+        replacement: bool,
     },
     /// Publish a notification (after the new state is saved).
     Notify(NotificationKind),
@@ -73,6 +96,10 @@ pub struct HookInvocation {
 pub struct Needs {
     /// Read the alias.
     pub alias: bool,
+    /// ECS: read the production and test listeners.
+    pub listeners: bool,
+    /// ECS: read the service's task sets.
+    pub task_sets: bool,
     /// Read the watched alarms.
     pub alarms: bool,
     /// Invoke this hook and report its answer as `hook_response`.
@@ -94,16 +121,40 @@ pub struct Decision {
 
 /// The payload a hook receives: CodeDeploy's two fields plus what users asked for.
 pub fn hook_payload(dep: &Deployment, hook: &HookExecution) -> serde_json::Value {
-    serde_json::json!({
+    let mut payload = serde_json::json!({
         "DeploymentId": dep.id,
         "LifecycleEventHookExecutionId": hook.execution_id,
         "LifecycleEvent": hook.event.as_str(),
-        "FunctionName": dep.target.function,
-        "Alias": dep.target.alias,
-        "CurrentVersion": dep.target.current_version,
-        "TargetVersion": dep.target.target_version,
         "TrafficWeight": dep.traffic,
-    })
+    });
+    let extra = match &dep.target {
+        Target::Lambda(t) => serde_json::json!({
+            "FunctionName": t.function,
+            "Alias": t.alias,
+            "CurrentVersion": t.current_version,
+            "TargetVersion": t.target_version,
+        }),
+        Target::Ecs(t) => serde_json::json!({
+            "Cluster": t.cluster,
+            "Service": t.service,
+            "TaskDefinition": t.resource.task_definition,
+            "OriginalTargetGroupArn": t.original_target_group,
+            "ReplacementTargetGroupArn": t.replacement_target_group,
+            "TestListenerArn": t.test_listener,
+            "ReplacementTaskSetArn": replacement(dep).map(|ts| ts.arn.clone()),
+        }),
+    };
+    if let (Some(p), serde_json::Value::Object(e)) = (payload.as_object_mut(), extra) {
+        p.extend(e);
+    }
+    payload
+}
+
+/// The replacement task set as last read, if it exists.
+pub fn replacement(dep: &Deployment) -> Option<&crate::model::TaskSetView> {
+    dep.task_sets
+        .iter()
+        .find(|t| t.external_id.as_deref() == Some(dep.id.as_str()))
 }
 
 /// The hook execution id for an event of a deployment. Deterministic, so a repeated tick
@@ -119,11 +170,17 @@ pub fn execution_id(dep: &Deployment, event: LifecycleEvent) -> String {
 
 /// What must be observed before [`decide`] can run at `now`.
 pub fn needs(dep: &Deployment, now: Millis) -> Needs {
-    let watching = !dep.options.alarms.is_empty() && dep.status == DeploymentStatus::InProgress;
+    let watching = watching_alarms(dep);
+    let ecs = dep.target.ecs().is_some();
+    let traffic = Needs {
+        alias: !ecs,
+        listeners: ecs,
+        alarms: watching,
+        ..Needs::default()
+    };
     match &dep.phase {
         Phase::Created | Phase::Done => Needs::default(),
         Phase::Hook { .. } => Needs {
-            alias: false,
             alarms: watching,
             invoke_hook: dep
                 .hook
@@ -135,22 +192,67 @@ pub fn needs(dep: &Deployment, now: Millis) -> Needs {
                     function: h.function.clone(),
                     payload: hook_payload(dep, h),
                 }),
+            ..Needs::default()
         },
-        Phase::Shifting { .. } => Needs {
-            alias: true,
+        Phase::Shifting { .. } | Phase::TestRouting { .. } => traffic,
+        Phase::Baking { .. } | Phase::Ready { .. } | Phase::Terminating { .. } => Needs {
             alarms: watching,
-            invoke_hook: None,
+            ..Needs::default()
         },
-        Phase::Baking { .. } => Needs {
-            alias: false,
+        Phase::Installing { .. } => Needs {
             alarms: watching,
-            invoke_hook: None,
+            task_sets: true,
+            ..Needs::default()
+        },
+        Phase::Cleaning { .. } => Needs {
+            task_sets: true,
+            ..Needs::default()
         },
         Phase::RollingBack { .. } => Needs {
-            alias: true,
             alarms: false,
-            invoke_hook: None,
+            task_sets: ecs,
+            ..traffic
         },
+    }
+}
+
+/// Whether alarms are read in the deployment's current state.
+fn watching_alarms(dep: &Deployment) -> bool {
+    !dep.options.alarms.is_empty()
+        && dep.status.is_running()
+        && !matches!(dep.phase, Phase::Cleaning { .. })
+}
+
+/// A step of a platform's lifecycle: a lifecycle event, or one of ECS's two waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Event(LifecycleEvent),
+    /// Wait at Ready for `cutover continue` (ECS, when the group asks).
+    ReadyWait,
+    /// Make the replacement primary, keep the original for the termination wait, delete it.
+    Terminate,
+}
+
+fn stages(target: &Target) -> Vec<Stage> {
+    use LifecycleEvent::*;
+    match target {
+        Target::Lambda(_) => [BeforeAllowTraffic, AllowTraffic, AfterAllowTraffic, End]
+            .into_iter()
+            .map(Stage::Event)
+            .collect(),
+        Target::Ecs(_) => vec![
+            Stage::Event(BeforeInstall),
+            Stage::Event(Install),
+            Stage::Event(AfterInstall),
+            Stage::Event(AllowTestTraffic),
+            Stage::Event(AfterAllowTestTraffic),
+            Stage::ReadyWait,
+            Stage::Event(BeforeAllowTraffic),
+            Stage::Event(AllowTraffic),
+            Stage::Event(AfterAllowTraffic),
+            Stage::Terminate,
+            Stage::Event(End),
+        ],
     }
 }
 
@@ -188,27 +290,84 @@ impl Ctx {
         }
     }
 
-    /// Lifecycle order for Lambda, after `event`.
-    fn enter_after(&mut self, event: LifecycleEvent) {
-        let order = [
-            LifecycleEvent::BeforeAllowTraffic,
-            LifecycleEvent::AllowTraffic,
-            LifecycleEvent::AfterAllowTraffic,
-            LifecycleEvent::End,
-        ];
-        let start = match order.iter().position(|e| *e == event) {
-            Some(i) => i + 1,
-            None => 0,
-        };
+    fn ecs(&self) -> Option<&EcsTarget> {
+        self.d.target.ecs()
+    }
+
+    /// Enters the first stage after `after` that has something to do.
+    fn enter_after(&mut self, after: Stage) {
+        let order = stages(&self.d.target);
+        let start = order.iter().position(|s| *s == after).map_or(0, |i| i + 1);
         for next in order.into_iter().skip(start) {
             match next {
-                LifecycleEvent::AllowTraffic => {
-                    self.set_event(next, EventStatus::InProgress, None);
+                Stage::Event(LifecycleEvent::AllowTraffic) => {
+                    self.set_event(LifecycleEvent::AllowTraffic, EventStatus::InProgress, None);
                     self.begin_shift(0);
                     return;
                 }
-                LifecycleEvent::End => {
-                    self.set_event(next, EventStatus::Succeeded, None);
+                Stage::Event(LifecycleEvent::Install) => {
+                    self.set_event(LifecycleEvent::Install, EventStatus::InProgress, None);
+                    self.d.phase = Phase::Installing {
+                        since: self.now,
+                        attempts: 1,
+                    };
+                    self.actions.push(Action::CreateTaskSet);
+                    let td = self
+                        .ecs()
+                        .map(|t| t.resource.task_definition.clone())
+                        .unwrap_or_default();
+                    self.log.push(format!(
+                        "Install: creating the replacement task set on {td}"
+                    ));
+                    return;
+                }
+                Stage::Event(LifecycleEvent::AllowTestTraffic) => {
+                    let test = self.ecs().and_then(|t| t.test_listener.clone());
+                    match test {
+                        Some(listener) => {
+                            self.set_event(
+                                LifecycleEvent::AllowTestTraffic,
+                                EventStatus::InProgress,
+                                None,
+                            );
+                            self.d.phase = Phase::TestRouting { attempts: 1 };
+                            self.actions.push(Action::RouteTest { weight: 100 });
+                            self.log.push(format!(
+                                "AllowTestTraffic: test listener {listener} to the replacement"
+                            ));
+                            return;
+                        }
+                        None => self.set_event(
+                            LifecycleEvent::AllowTestTraffic,
+                            EventStatus::Skipped,
+                            Some("no test listener in the deployment group".into()),
+                        ),
+                    }
+                }
+                Stage::ReadyWait => {
+                    if let Some(minutes) = self.ecs().and_then(|t| t.ready_wait_minutes) {
+                        let until = self.now + self.d.options.scaled_ms(u64::from(minutes) * 60);
+                        self.d.status = DeploymentStatus::Ready;
+                        self.d.phase = Phase::Ready { until };
+                        self.log.push(format!(
+                            "Ready: waiting up to {minutes} min for `cutover continue {}`",
+                            self.d.id
+                        ));
+                        return;
+                    }
+                }
+                Stage::Terminate => {
+                    let minutes = self.ecs().map_or(0, |t| t.termination_wait_minutes);
+                    let until = self.now + self.d.options.scaled_ms(u64::from(minutes) * 60);
+                    self.d.phase = Phase::Terminating { until };
+                    self.actions.push(Action::SetPrimary { replacement: true });
+                    self.log.push(format!(
+                        "replacement task set made primary; the original is kept for {minutes} min"
+                    ));
+                    return;
+                }
+                Stage::Event(LifecycleEvent::End) => {
+                    self.set_event(LifecycleEvent::End, EventStatus::Succeeded, None);
                     self.d.status = DeploymentStatus::Succeeded;
                     self.d.phase = Phase::Done;
                     self.d.ended_at = Some(self.now);
@@ -216,28 +375,43 @@ impl Ctx {
                         .push(Action::Notify(NotificationKind::DeploymentSuccess));
                     return;
                 }
-                hook_event => match self.d.hook_function(hook_event).map(str::to_string) {
-                    Some(function) => {
-                        self.set_event(hook_event, EventStatus::InProgress, None);
-                        let execution_id = execution_id(&self.d, hook_event);
-                        self.d.hook = Some(HookExecution {
-                            event: hook_event,
-                            function,
-                            execution_id,
-                            started_at: self.now,
-                            next_invoke_at: Some(self.now),
-                            invocations: 0,
-                        });
-                        self.d.phase = Phase::Hook { event: hook_event };
-                        return;
+                Stage::Event(hook_event) => {
+                    match self.d.hook_function(hook_event).map(str::to_string) {
+                        Some(function) => {
+                            self.set_event(hook_event, EventStatus::InProgress, None);
+                            let execution_id = execution_id(&self.d, hook_event);
+                            self.d.hook = Some(HookExecution {
+                                event: hook_event,
+                                function,
+                                execution_id,
+                                started_at: self.now,
+                                next_invoke_at: Some(self.now),
+                                invocations: 0,
+                            });
+                            self.d.phase = Phase::Hook { event: hook_event };
+                            return;
+                        }
+                        None => self.set_event(
+                            hook_event,
+                            EventStatus::Skipped,
+                            Some("no hook configured".into()),
+                        ),
                     }
-                    None => self.set_event(
-                        hook_event,
-                        EventStatus::Skipped,
-                        Some("no hook configured".into()),
-                    ),
-                },
+                }
             }
+        }
+    }
+
+    /// The actions that put everything back as it was before the deployment.
+    fn push_rollback(&mut self) {
+        self.actions.push(Action::Route { weight: 0 });
+        if let Some(t) = self.d.target.ecs() {
+            if t.test_listener.is_some() {
+                self.actions.push(Action::RouteTest { weight: 0 });
+            }
+            self.actions.push(Action::SetPrimary { replacement: false });
+            self.actions
+                .push(Action::DeleteTaskSet { replacement: true });
         }
     }
 
@@ -247,10 +421,10 @@ impl Ctx {
         self.d.phase = Phase::Shifting { step, attempts: 1 };
         self.actions.push(Action::Route { weight });
         self.log.push(format!(
-            "AllowTraffic: step {}/{}: setting {weight}% on version {}",
+            "AllowTraffic: step {}/{}: setting {weight}% on {}",
             step + 1,
             schedule.len(),
-            self.d.target.target_version
+            self.d.target.target_label()
         ));
     }
 
@@ -286,17 +460,21 @@ impl Ctx {
             } else {
                 NotificationKind::DeploymentFailure
             }));
-        // Traffic was touched once AllowTraffic began; before that the alias is untouched.
-        let touched = self
-            .d
-            .event(LifecycleEvent::AllowTraffic)
-            .is_some_and(|e| e.started_at.is_some());
+        // Lambda: the alias is touched once AllowTraffic began. ECS: the service is touched
+        // once Install began; once the original task set is being deleted there is nothing
+        // to go back to.
+        let first = match &self.d.target {
+            Target::Lambda(_) => LifecycleEvent::AllowTraffic,
+            Target::Ecs(_) => LifecycleEvent::Install,
+        };
+        let touched = self.d.event(first).is_some_and(|e| e.started_at.is_some())
+            && !matches!(self.d.phase, Phase::Cleaning { .. });
         if rollback && touched {
             self.d.phase = Phase::RollingBack { attempts: 1 };
-            self.actions.push(Action::Route { weight: 0 });
+            self.push_rollback();
             self.log.push(format!(
-                "rolling back: all traffic to version {}",
-                self.d.target.current_version
+                "rolling back: all traffic to {}",
+                self.d.target.current_label()
             ));
         } else {
             self.d.phase = Phase::Done;
@@ -308,8 +486,8 @@ impl Ctx {
 /// How far the alias shows `weight` % on the target: `Some(true)` when it does,
 /// `Some(false)` when it shows another split of the two versions, `None` when it shows a
 /// version outside the deployment (someone else changed it).
-fn alias_matches(dep: &Deployment, alias: &crate::model::AliasView, weight: u8) -> Option<bool> {
-    let (cur, tgt) = (&dep.target.current_version, &dep.target.target_version);
+fn alias_matches(t: &LambdaTarget, alias: &crate::model::AliasView, weight: u8) -> Option<bool> {
+    let (cur, tgt) = (&t.current_version, &t.target_version);
     let ours = |v: &String| v == cur || v == tgt;
     if !ours(&alias.version) || alias.additional.as_ref().is_some_and(|(v, _)| !ours(v)) {
         return None;
@@ -332,6 +510,74 @@ fn alias_matches(dep: &Deployment, alias: &crate::model::AliasView, weight: u8) 
         _ => true,
     };
     Some(exact_ends && (on_target - f64::from(weight) / 100.0).abs() < 1e-6)
+}
+
+/// How a traffic reading compares with the weight that was set.
+enum Seen {
+    /// Not read in this observation.
+    Unread,
+    /// Shows exactly the weight.
+    Matches,
+    /// Shows another split of the deployment's two sides.
+    Differs,
+    /// Shows something outside the deployment; the message says what.
+    Foreign(ErrorCode, String),
+}
+
+/// Compares the production (or the test) traffic as observed with `weight` % on the target.
+fn traffic_seen(dep: &Deployment, obs: &Observation, weight: u8, test: bool) -> Seen {
+    let verdict = |m: Option<bool>, foreign: &dyn Fn() -> (ErrorCode, String)| match m {
+        Some(true) => Seen::Matches,
+        Some(false) => Seen::Differs,
+        None => {
+            let (code, msg) = foreign();
+            Seen::Foreign(code, msg)
+        }
+    };
+    match &dep.target {
+        Target::Lambda(t) => match &obs.alias {
+            None => Seen::Unread,
+            Some(alias) => verdict(alias_matches(t, alias, weight), &|| {
+                (
+                    ErrorCode::AliasModified,
+                    format!(
+                        "alias {} was changed outside this deployment (now on version {}); \
+                         Cutover left it as it is",
+                        t.alias, alias.version
+                    ),
+                )
+            }),
+        },
+        Target::Ecs(t) => {
+            let Some(listeners) = &obs.listeners else {
+                return Seen::Unread;
+            };
+            let (arn, view) = if test {
+                match (&t.test_listener, &listeners.test) {
+                    (Some(arn), Some(v)) => (arn, v),
+                    _ => return Seen::Unread,
+                }
+            } else {
+                (&t.production_listener, &listeners.production)
+            };
+            let on = view.percent_on(&t.original_target_group, &t.replacement_target_group);
+            verdict(on.map(|p| (p - f64::from(weight)).abs() < 1e-6), &|| {
+                let to: Vec<String> = view
+                    .forwards
+                    .iter()
+                    .map(|(tg, w)| format!("{} weight {w}", crate::model::last_segment(tg)))
+                    .collect();
+                (
+                    ErrorCode::ListenerModified,
+                    format!(
+                        "listener {arn} was changed outside this deployment (forwards to {}); \
+                         Cutover left it as it is",
+                        to.join(", ")
+                    ),
+                )
+            })
+        }
+    }
 }
 
 /// Decides what happens next. Pure: the same inputs give the same outputs.
@@ -381,12 +627,12 @@ fn step(c: &mut Ctx, obs: &Observation) {
         c.set_event(LifecycleEvent::Start, EventStatus::Succeeded, None);
         c.actions
             .push(Action::Notify(NotificationKind::DeploymentStart));
-        c.enter_after(LifecycleEvent::Start);
+        c.enter_after(Stage::Event(LifecycleEvent::Start));
         return;
     }
 
     // Alarms first: a firing alarm stops the deployment wherever it is.
-    if c.d.status == DeploymentStatus::InProgress {
+    if watching_alarms(&c.d) {
         if let Some(alarms) = &obs.alarms {
             // "New" means a transition at or after the deployment was recorded, when the
             // start refused or accepted the alarms as they were.
@@ -407,7 +653,13 @@ fn step(c: &mut Ctx, obs: &Observation) {
                         let fresh = a.updated_at.is_none_or(|t| t >= started);
                         if !c.d.options.ignore_firing_alarms || fresh {
                             let msg = format!("alarm {} is in ALARM", a.name);
-                            c.fail(DeploymentStatus::Failed, ErrorCode::AlarmActive, msg, auto);
+                            let rollback = c.d.options.rollback_on_alarm;
+                            c.fail(
+                                DeploymentStatus::Failed,
+                                ErrorCode::AlarmActive,
+                                msg,
+                                rollback,
+                            );
                             return;
                         }
                     }
@@ -417,22 +669,28 @@ fn step(c: &mut Ctx, obs: &Observation) {
         }
     }
 
+    if let Some(ts) = &obs.task_sets {
+        if c.d.task_sets != *ts {
+            c.d.task_sets = ts.clone();
+        }
+    }
+
     match c.d.phase.clone() {
         Phase::Created | Phase::Done => {}
         Phase::Hook { event } => hook_step(c, obs, event),
         Phase::Shifting { step, attempts } => {
-            let Some(alias) = &obs.alias else { return };
             let weight = c.d.schedule()[step].weight;
-            match alias_matches(&c.d, alias, weight) {
-                Some(true) => {
+            match traffic_seen(&c.d, obs, weight, false) {
+                Seen::Unread => {}
+                Seen::Matches => {
                     c.d.traffic = weight;
                     let schedule = c.d.schedule();
                     let wait = c.d.options.scaled_ms(schedule[step].wait_seconds);
                     let detail = format!(
-                        "step {}/{}: {weight}% on version {} confirmed",
+                        "step {}/{}: {weight}% on {} confirmed",
                         step + 1,
                         schedule.len(),
-                        c.d.target.target_version
+                        c.d.target.target_label()
                     );
                     c.log.push(format!("AllowTraffic: {detail}"));
                     c.set_detail(LifecycleEvent::AllowTraffic, detail);
@@ -442,17 +700,17 @@ fn step(c: &mut Ctx, obs: &Observation) {
                     };
                     baking_step(c, step, now + wait);
                 }
-                Some(false) if attempts < MAX_ROUTE_ATTEMPTS => {
+                Seen::Differs if attempts < MAX_ROUTE_ATTEMPTS => {
                     c.d.phase = Phase::Shifting {
                         step,
                         attempts: attempts + 1,
                     };
                     c.actions.push(Action::Route { weight });
                 }
-                Some(false) => {
+                Seen::Differs => {
                     let msg = format!(
-                        "the alias did not show {weight}% on version {} after {attempts} attempts",
-                        c.d.target.target_version
+                        "production traffic did not show {weight}% on {} after {attempts} attempts",
+                        c.d.target.target_label()
                     );
                     c.fail(
                         DeploymentStatus::Failed,
@@ -461,58 +719,236 @@ fn step(c: &mut Ctx, obs: &Observation) {
                         auto,
                     );
                 }
-                None => {
-                    let msg = format!(
-                        "alias {} was changed outside this deployment (now on version {}); \
-                         Cutover left it as it is",
-                        c.d.target.alias, alias.version
-                    );
-                    c.fail(
-                        DeploymentStatus::Failed,
-                        ErrorCode::AliasModified,
-                        msg,
-                        false,
-                    );
+                Seen::Foreign(code, msg) => {
+                    c.fail(DeploymentStatus::Failed, code, msg, false);
                 }
             }
         }
         Phase::Baking { step, until } => baking_step(c, step, until),
-        Phase::RollingBack { attempts } => {
-            let Some(alias) = &obs.alias else { return };
-            match alias_matches(&c.d, alias, 0) {
-                Some(true) => {
-                    c.d.traffic = 0;
-                    c.d.rolled_back = true;
-                    c.d.phase = Phase::Done;
-                    c.d.ended_at = Some(now);
-                    c.actions
-                        .push(Action::Notify(NotificationKind::DeploymentRollback));
-                    c.log.push(format!(
-                        "rolled back: all traffic on version {}",
-                        c.d.target.current_version
-                    ));
-                }
-                Some(false) => {
-                    // Never give up on a rollback while the alias is ours: keep the lock
-                    // and set it again, with a growing delay.
-                    c.d.phase = Phase::RollingBack {
-                        attempts: attempts.saturating_add(1),
-                    };
-                    c.actions.push(Action::Route { weight: 0 });
-                }
-                None => {
-                    c.d.phase = Phase::Done;
-                    c.d.ended_at = Some(now);
-                    let note = format!(
-                        " (rollback not confirmed: alias {} shows version {})",
-                        c.d.target.alias, alias.version
-                    );
-                    if let Some(e) = c.d.error.as_mut() {
-                        e.message.push_str(&note);
-                    }
-                    c.log.push(note);
-                }
+        Phase::Installing { since, attempts } => installing_step(c, obs, since, attempts),
+        Phase::TestRouting { attempts } => match traffic_seen(&c.d, obs, 100, true) {
+            Seen::Unread => {}
+            Seen::Matches => {
+                c.set_event(
+                    LifecycleEvent::AllowTestTraffic,
+                    EventStatus::Succeeded,
+                    Some("test listener forwards to the replacement".into()),
+                );
+                c.enter_after(Stage::Event(LifecycleEvent::AllowTestTraffic));
             }
+            Seen::Differs if attempts < MAX_ROUTE_ATTEMPTS => {
+                c.d.phase = Phase::TestRouting {
+                    attempts: attempts + 1,
+                };
+                c.actions.push(Action::RouteTest { weight: 100 });
+            }
+            Seen::Differs => {
+                let msg = format!(
+                    "the test listener did not forward to the replacement after {attempts} attempts"
+                );
+                c.fail(
+                    DeploymentStatus::Failed,
+                    ErrorCode::TrafficNotConfirmed,
+                    msg,
+                    auto,
+                );
+            }
+            Seen::Foreign(code, msg) => c.fail(DeploymentStatus::Failed, code, msg, false),
+        },
+        Phase::Ready { until } => {
+            if obs.proceed {
+                c.d.status = DeploymentStatus::InProgress;
+                c.log.push("Ready: continued on request".into());
+                c.enter_after(Stage::ReadyWait);
+            } else if now >= until {
+                let minutes = c.ecs().and_then(|t| t.ready_wait_minutes).unwrap_or(0);
+                let msg = format!(
+                    "no `cutover continue {}` within the ready wait of {minutes} min",
+                    c.d.id
+                );
+                c.fail(DeploymentStatus::Failed, ErrorCode::Timeout, msg, auto);
+            }
+        }
+        Phase::Terminating { until } => {
+            if obs.proceed || now >= until {
+                c.d.phase = Phase::Cleaning { attempts: 1 };
+                c.actions.push(Action::DeleteTaskSet { replacement: false });
+                c.log.push(if obs.proceed {
+                    "termination wait ended on request: deleting the original task set".into()
+                } else {
+                    "termination wait over: deleting the original task set".into()
+                });
+            }
+        }
+        Phase::Cleaning { attempts } => cleaning_step(c, obs, attempts),
+        Phase::RollingBack { attempts } => rolling_back_step(c, obs, attempts),
+    }
+}
+
+fn installing_step(c: &mut Ctx, obs: &Observation, since: Millis, attempts: u32) {
+    let Some(sets) = &obs.task_sets else { return };
+    let now = c.now;
+    let deadline = since + c.d.options.scaled_ms(c.d.options.install_timeout_seconds);
+    let found = sets
+        .iter()
+        .find(|t| t.external_id.as_deref() == Some(c.d.id.as_str()));
+    match found {
+        Some(ts) if ts.is_steady() => {
+            let detail = format!(
+                "task set {} steady: {}/{} tasks running",
+                crate::model::last_segment(&ts.arn),
+                ts.running,
+                ts.desired
+            );
+            c.set_event(
+                LifecycleEvent::Install,
+                EventStatus::Succeeded,
+                Some(detail),
+            );
+            c.enter_after(Stage::Event(LifecycleEvent::Install));
+        }
+        found => {
+            let state = match found {
+                Some(ts) => format!(
+                    "{}/{} tasks running ({})",
+                    ts.running, ts.desired, ts.stability
+                ),
+                None => "not created yet".to_string(),
+            };
+            if now >= deadline {
+                let msg = format!(
+                    "the replacement task set did not become steady within {} s ({state}); \
+                     production traffic never moved to it",
+                    c.d.options.install_timeout_seconds
+                );
+                let auto = c.d.options.auto_rollback;
+                c.fail(
+                    DeploymentStatus::Failed,
+                    ErrorCode::ReplacementNotSteady,
+                    msg,
+                    auto,
+                );
+                return;
+            }
+            c.set_detail(LifecycleEvent::Install, format!("replacement: {state}"));
+            if found.is_none() {
+                c.d.phase = Phase::Installing {
+                    since,
+                    attempts: attempts.saturating_add(1),
+                };
+                c.actions.push(Action::CreateTaskSet);
+            }
+        }
+    }
+}
+
+fn cleaning_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
+    let Some(sets) = &obs.task_sets else { return };
+    let Some(t) = c.ecs().cloned() else { return };
+    let original_gone = !sets.iter().any(|s| s.arn == t.original_task_set);
+    let primary = sets
+        .iter()
+        .any(|s| s.external_id.as_deref() == Some(c.d.id.as_str()) && s.status == "PRIMARY");
+    if original_gone && primary {
+        c.log.push(format!(
+            "original task set {} deleted",
+            crate::model::last_segment(&t.original_task_set)
+        ));
+        c.enter_after(Stage::Terminate);
+    } else if attempts < MAX_CLEANUP_ATTEMPTS {
+        c.d.phase = Phase::Cleaning {
+            attempts: attempts + 1,
+        };
+        if !primary {
+            c.actions.push(Action::SetPrimary { replacement: true });
+        }
+        if !original_gone {
+            c.actions.push(Action::DeleteTaskSet { replacement: false });
+        }
+    } else {
+        let msg = format!(
+            "all traffic is on the replacement, but the original task set {} could not be \
+             removed after {attempts} attempts; delete it by hand",
+            t.original_task_set
+        );
+        c.fail(
+            DeploymentStatus::Failed,
+            ErrorCode::CleanupFailed,
+            msg,
+            false,
+        );
+    }
+}
+
+fn rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
+    let now = c.now;
+    let prod = traffic_seen(&c.d, obs, 0, false);
+    if matches!(prod, Seen::Unread) {
+        return;
+    }
+    // ECS: the test listener, the primary and the replacement must be back as well.
+    let mut ecs_restored = true;
+    let mut ecs_lost: Option<String> = None;
+    if let Some(t) = c.ecs().cloned() {
+        let Some(sets) = &obs.task_sets else { return };
+        if t.test_listener.is_some() {
+            match traffic_seen(&c.d, obs, 0, true) {
+                Seen::Matches => {}
+                Seen::Foreign(_, m) => ecs_lost = Some(m),
+                Seen::Differs | Seen::Unread => ecs_restored = false,
+            }
+        }
+        match sets.iter().find(|s| s.arn == t.original_task_set) {
+            None => {
+                ecs_lost = Some(format!(
+                    "the original task set {} no longer exists",
+                    t.original_task_set
+                ))
+            }
+            Some(s) if s.status != "PRIMARY" => ecs_restored = false,
+            Some(_) => {}
+        }
+        if sets
+            .iter()
+            .any(|s| s.external_id.as_deref() == Some(c.d.id.as_str()))
+        {
+            ecs_restored = false;
+        }
+    }
+    let prod_restored = matches!(prod, Seen::Matches);
+    let lost = match prod {
+        Seen::Foreign(_, m) => Some(m),
+        _ => ecs_lost,
+    };
+    match (lost, prod_restored && ecs_restored) {
+        (Some(why), _) => {
+            c.d.phase = Phase::Done;
+            c.d.ended_at = Some(now);
+            let note = format!(" (rollback not confirmed: {why})");
+            if let Some(e) = c.d.error.as_mut() {
+                e.message.push_str(&note);
+            }
+            c.log.push(note);
+        }
+        (None, true) => {
+            c.d.traffic = 0;
+            c.d.rolled_back = true;
+            c.d.phase = Phase::Done;
+            c.d.ended_at = Some(now);
+            c.actions
+                .push(Action::Notify(NotificationKind::DeploymentRollback));
+            c.log.push(format!(
+                "rolled back: all traffic on {}",
+                c.d.target.current_label()
+            ));
+        }
+        (None, false) => {
+            // Never give up on a rollback while the resources are ours: keep the lock and
+            // ask again, with a growing delay.
+            c.d.phase = Phase::RollingBack {
+                attempts: attempts.saturating_add(1),
+            };
+            c.push_rollback();
         }
     }
 }
@@ -525,13 +961,13 @@ fn baking_step(c: &mut Ctx, step: usize, until: Millis) {
     if step + 1 < schedule.len() {
         c.begin_shift(step + 1);
     } else {
-        let detail = format!("100% on version {}", c.d.target.target_version);
+        let detail = format!("100% on {}", c.d.target.target_label());
         c.set_event(
             LifecycleEvent::AllowTraffic,
             EventStatus::Succeeded,
             Some(detail),
         );
-        c.enter_after(LifecycleEvent::AllowTraffic);
+        c.enter_after(Stage::Event(LifecycleEvent::AllowTraffic));
     }
 }
 
@@ -540,7 +976,7 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
     let auto = c.d.options.auto_rollback;
     let Some(mut hook) = c.d.hook.clone() else {
         // A hook phase without a hook record cannot happen; move on rather than stall.
-        c.enter_after(event);
+        c.enter_after(Stage::Event(event));
         return;
     };
     let mut verdict: Option<Result<String, String>> = None;
@@ -591,7 +1027,7 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
         Some(Ok(detail)) => {
             c.d.hook = None;
             c.set_event(event, EventStatus::Succeeded, Some(detail));
-            c.enter_after(event);
+            c.enter_after(Stage::Event(event));
         }
         Some(Err(msg)) => {
             c.d.hook = None;
@@ -620,17 +1056,29 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
 /// When the deployment wants to be ticked again after reaching `dep`'s state at `now`.
 fn wake_after(dep: &Deployment, now: Millis) -> Option<Millis> {
     let poll = dep.options.alarm_poll_seconds * 1000;
-    let watching = !dep.options.alarms.is_empty() && dep.status == DeploymentStatus::InProgress;
+    let watching = watching_alarms(dep);
     let capped = |t: Millis| if watching { t.min(poll) } else { t };
+    let backoff = |attempts: u32| match attempts {
+        0 | 1 => 0,
+        n => (CONFIRM_RETRY_MS << (n - 2).min(5)).min(30_000),
+    };
     match &dep.phase {
         Phase::Done => None,
         Phase::Created => Some(0),
-        Phase::Shifting { attempts, .. } => Some(if *attempts <= 1 { 0 } else { CONFIRM_RETRY_MS }),
-        Phase::RollingBack { attempts } => Some(match attempts {
-            0 | 1 => 0,
-            n => (CONFIRM_RETRY_MS << (n - 2).min(5)).min(30_000),
-        }),
+        Phase::Shifting { attempts, .. } | Phase::TestRouting { attempts } => {
+            Some(if *attempts <= 1 { 0 } else { CONFIRM_RETRY_MS })
+        }
+        Phase::RollingBack { attempts } | Phase::Cleaning { attempts } => Some(backoff(*attempts)),
         Phase::Baking { until, .. } => Some(capped(until.saturating_sub(now))),
+        Phase::Installing { since, .. } => {
+            let deadline = since + dep.options.scaled_ms(dep.options.install_timeout_seconds);
+            Some(capped(deadline.saturating_sub(now).min(INSTALL_POLL_MS)))
+        }
+        // An operator's `continue` may arrive through another process: look again at the
+        // poll interval so a driver loop picks it up.
+        Phase::Ready { until } | Phase::Terminating { until } => {
+            Some(until.saturating_sub(now).min(poll))
+        }
         Phase::Hook { .. } => {
             let Some(h) = &dep.hook else { return Some(0) };
             let deadline = h.started_at + dep.options.hook_timeout_seconds * 1000;

@@ -312,6 +312,7 @@ fn an_alarm_stops_and_rolls_back_mid_shift() {
 fn without_auto_rollback_an_alarm_leaves_traffic_where_it_is() {
     let options = DeploymentOptions {
         auto_rollback: false,
+        rollback_on_alarm: false,
         ..with_alarm("Errors")
     };
     let dep = deployment(
@@ -523,7 +524,7 @@ fn time_scale_shortens_waits() {
     assert_eq!(world.now - T0, 9_000);
 }
 
-fn arb_config() -> impl Strategy<Value = DeploymentConfig> {
+pub(crate) fn arb_config() -> impl Strategy<Value = DeploymentConfig> {
     let canary = (1u8..=99, 1u32..=60).prop_map(|(p, m)| TrafficRouting::TimeBasedCanary {
         percentage: p,
         interval_minutes: m,

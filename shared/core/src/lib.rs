@@ -5,11 +5,14 @@
 pub mod appspec;
 pub mod config;
 pub mod engine;
+pub mod group;
 pub mod lifecycle;
 pub mod model;
 pub mod sim;
 
 pub use lifecycle::LifecycleEvent;
 
+#[cfg(test)]
+mod engine_ecs_tests;
 #[cfg(test)]
 mod engine_tests;

@@ -80,6 +80,18 @@ impl LifecycleEvent {
         Self::ALL.into_iter().find(|e| e.as_str() == name)
     }
 
+    /// Whether only ECS deployments have this event.
+    pub fn is_ecs_only(self) -> bool {
+        matches!(
+            self,
+            LifecycleEvent::BeforeInstall
+                | LifecycleEvent::Install
+                | LifecycleEvent::AfterInstall
+                | LifecycleEvent::AllowTestTraffic
+                | LifecycleEvent::AfterAllowTestTraffic
+        )
+    }
+
     /// Whether this event runs a user hook function.
     pub fn is_hook(self) -> bool {
         Self::ECS_HOOKS.contains(&self)

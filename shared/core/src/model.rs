@@ -4,7 +4,7 @@
 //! Times are milliseconds since the Unix epoch, passed in by the caller; nothing here reads
 //! a clock.
 
-use crate::appspec::HookSpec;
+use crate::appspec::{EcsResource, HookSpec};
 use crate::config::{DeploymentConfig, Shift};
 use crate::LifecycleEvent;
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,9 @@ pub enum DeploymentStatus {
     Created,
     /// Running: hooks or traffic shifting in progress.
     InProgress,
+    /// ECS: the replacement is installed and has test traffic; production traffic waits
+    /// for `cutover continue` (the group's `readyWait.action: stop`).
+    Ready,
     /// All traffic is on the target and every hook succeeded.
     Succeeded,
     /// A hook, an alarm or an AWS call failed the deployment.
@@ -37,11 +40,17 @@ impl DeploymentStatus {
         )
     }
 
+    /// Whether the deployment is under way (in progress or waiting at Ready).
+    pub fn is_running(self) -> bool {
+        matches!(self, DeploymentStatus::InProgress | DeploymentStatus::Ready)
+    }
+
     /// CodeDeploy's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             DeploymentStatus::Created => "Created",
             DeploymentStatus::InProgress => "InProgress",
+            DeploymentStatus::Ready => "Ready",
             DeploymentStatus::Succeeded => "Succeeded",
             DeploymentStatus::Failed => "Failed",
             DeploymentStatus::Stopped => "Stopped",
@@ -89,6 +98,13 @@ pub enum ErrorCode {
     AliasModified,
     /// The alias never showed the weight that was set.
     TrafficNotConfirmed,
+    /// ECS: someone else changed a listener while the deployment ran; Cutover did not
+    /// overwrite it.
+    ListenerModified,
+    /// ECS: the replacement task set did not become steady in time; traffic never moved to it.
+    ReplacementNotSteady,
+    /// ECS: the original task set could not be removed after the traffic moved.
+    CleanupFailed,
     /// An unexpected error.
     InternalError,
 }
@@ -104,6 +120,9 @@ impl ErrorCode {
             ErrorCode::ManualStop => "MANUAL_STOP",
             ErrorCode::AliasModified => "ALIAS_MODIFIED",
             ErrorCode::TrafficNotConfirmed => "TRAFFIC_NOT_CONFIRMED",
+            ErrorCode::ListenerModified => "LISTENER_MODIFIED",
+            ErrorCode::ReplacementNotSteady => "REPLACEMENT_NOT_STEADY",
+            ErrorCode::CleanupFailed => "CLEANUP_FAILED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -156,13 +175,168 @@ impl LambdaTarget {
     }
 }
 
+/// The ECS service a deployment moves, resolved from the deployment group and the AppSpec
+/// at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsTarget {
+    /// Cluster name or ARN, as the group gave it.
+    pub cluster: String,
+    /// Service name or ARN, as the group gave it.
+    pub service: String,
+    /// The production listener whose weighted forward action moves.
+    pub production_listener: String,
+    /// The test listener, if the group has one.
+    pub test_listener: Option<String>,
+    /// The target group production traffic goes to before the deployment ("blue").
+    pub original_target_group: String,
+    /// The other target group, which the replacement task set registers with ("green").
+    pub replacement_target_group: String,
+    /// The service's primary task set at start.
+    pub original_task_set: String,
+    /// Task definition of the original task set.
+    pub original_task_definition: String,
+    /// What the replacement task set runs (from the AppSpec).
+    pub resource: EcsResource,
+    /// Launch type for the replacement when no capacity provider strategy is given.
+    pub launch_type: Option<String>,
+    /// With `Some(minutes)`, wait at Ready for `cutover continue`, failing after `minutes`.
+    pub ready_wait_minutes: Option<u32>,
+    /// How long the original task set is kept after the traffic moved.
+    pub termination_wait_minutes: u32,
+}
+
+impl EcsTarget {
+    /// Key that identifies the service for the one-active-deployment lock.
+    pub fn lock_key(&self) -> String {
+        format!(
+            "ecs:{}/{}",
+            last_segment(&self.cluster),
+            last_segment(&self.service)
+        )
+    }
+
+    /// Human description, e.g. `shop/web web:1 → web:2`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}/{} {} → {}",
+            last_segment(&self.cluster),
+            last_segment(&self.service),
+            last_segment(&self.original_task_definition),
+            last_segment(&self.resource.task_definition)
+        )
+    }
+}
+
+/// The part of an ARN after its last `/` (a name, or `family:revision`).
+pub fn last_segment(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// What a deployment moves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Target {
+    /// A Lambda alias.
+    Lambda(LambdaTarget),
+    /// An ECS service behind an Application Load Balancer.
+    Ecs(Box<EcsTarget>),
+}
+
+impl Target {
+    /// Key of the one-active-deployment lock.
+    pub fn lock_key(&self) -> String {
+        match self {
+            Target::Lambda(t) => t.lock_key(),
+            Target::Ecs(t) => t.lock_key(),
+        }
+    }
+
+    /// Human description of the change.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Lambda(t) => t.describe(),
+            Target::Ecs(t) => t.describe(),
+        }
+    }
+
+    /// What production traffic goes to before: the current version or the original target group.
+    pub fn current_label(&self) -> &str {
+        match self {
+            Target::Lambda(t) => &t.current_version,
+            Target::Ecs(t) => &t.original_target_group,
+        }
+    }
+
+    /// What production traffic goes to after: the target version or the replacement target group.
+    pub fn target_label(&self) -> &str {
+        match self {
+            Target::Lambda(t) => &t.target_version,
+            Target::Ecs(t) => &t.replacement_target_group,
+        }
+    }
+
+    /// Short name: `function:alias` or `cluster/service`.
+    pub fn name(&self) -> String {
+        match self {
+            Target::Lambda(t) => format!("{}:{}", t.function, t.alias),
+            Target::Ecs(t) => format!("{}/{}", last_segment(&t.cluster), last_segment(&t.service)),
+        }
+    }
+
+    /// The target as shown in status and notifications.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Target::Lambda(t) => json!({
+                "functionName": t.function,
+                "alias": t.alias,
+                "currentVersion": t.current_version,
+                "targetVersion": t.target_version,
+            }),
+            Target::Ecs(t) => json!({
+                "cluster": t.cluster,
+                "service": t.service,
+                "productionListenerArn": t.production_listener,
+                "testListenerArn": t.test_listener,
+                "originalTargetGroupArn": t.original_target_group,
+                "replacementTargetGroupArn": t.replacement_target_group,
+                "originalTaskSetArn": t.original_task_set,
+                "originalTaskDefinition": t.original_task_definition,
+                "taskDefinition": t.resource.task_definition,
+            }),
+        }
+    }
+
+    /// The Lambda alias, for Lambda deployments.
+    pub fn lambda(&self) -> Option<&LambdaTarget> {
+        match self {
+            Target::Lambda(t) => Some(t),
+            Target::Ecs(_) => None,
+        }
+    }
+
+    /// The ECS service, for ECS deployments.
+    pub fn ecs(&self) -> Option<&EcsTarget> {
+        match self {
+            Target::Lambda(_) => None,
+            Target::Ecs(t) => Some(t),
+        }
+    }
+}
+
 /// Per-deployment settings chosen at start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentOptions {
     /// CloudWatch alarms to watch (at most [`MAX_ALARMS`]).
     pub alarms: Vec<String>,
-    /// Roll back when the deployment fails or an alarm fires.
+    /// Roll back when the deployment fails (a hook, a timeout, an AWS call).
     pub auto_rollback: bool,
+    /// Roll back when a watched alarm fires.
+    #[serde(default = "yes")]
+    pub rollback_on_alarm: bool,
+    /// Roll back on a stop that does not say (the group's `autoRollback.onStop`).
+    #[serde(default)]
+    pub rollback_on_stop: bool,
     /// Alarms already in ALARM at start only count after a new transition to ALARM.
     pub ignore_firing_alarms: bool,
     /// How long a hook may take to give its verdict.
@@ -173,6 +347,17 @@ pub struct DeploymentOptions {
     pub hook_retry_seconds: u64,
     /// Divides every configured wait (demos and tests only); 1 in production.
     pub time_scale: f64,
+    /// ECS: how long the replacement task set may take to become steady.
+    #[serde(default = "default_install_timeout")]
+    pub install_timeout_seconds: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_install_timeout() -> u64 {
+    900
 }
 
 /// Most alarms one deployment may watch (CodeDeploy's limit).
@@ -183,11 +368,14 @@ impl Default for DeploymentOptions {
         DeploymentOptions {
             alarms: Vec::new(),
             auto_rollback: true,
+            rollback_on_alarm: true,
+            rollback_on_stop: false,
             ignore_firing_alarms: false,
             hook_timeout_seconds: 3600,
             alarm_poll_seconds: 10,
             hook_retry_seconds: 30,
             time_scale: 1.0,
+            install_timeout_seconds: default_install_timeout(),
         }
     }
 }
@@ -226,6 +414,9 @@ impl DeploymentOptions {
         if self.alarm_poll_seconds == 0 || self.alarm_poll_seconds > 3600 {
             return Err("--alarm-poll-seconds: use a value from 1 to 3600".into());
         }
+        if self.install_timeout_seconds == 0 || self.install_timeout_seconds > 86_400 {
+            return Err("--install-timeout-seconds: use a value from 1 to 86400".into());
+        }
         if !(self.time_scale.is_finite() && self.time_scale >= 1.0 && self.time_scale <= 10_000.0) {
             return Err("--time-scale: use a number from 1 to 10000".into());
         }
@@ -257,6 +448,34 @@ pub enum Phase {
         step: usize,
         /// When the next shift (or the end of the bake) is due.
         until: Millis,
+    },
+    /// ECS: the replacement task set was asked for; waiting until it is steady.
+    Installing {
+        /// When the task set was first asked for.
+        since: Millis,
+        /// How many times it was asked for without showing up.
+        attempts: u32,
+    },
+    /// ECS: the test listener was pointed at the replacement; waiting for it to show that.
+    TestRouting {
+        /// How many times it was set without being confirmed.
+        attempts: u32,
+    },
+    /// ECS: waiting at Ready for `cutover continue`.
+    Ready {
+        /// When the wait fails the deployment.
+        until: Millis,
+    },
+    /// ECS: the replacement is primary; the original task set is kept until `until`
+    /// (`cutover continue` ends the wait early).
+    Terminating {
+        /// When the original task set is deleted.
+        until: Millis,
+    },
+    /// ECS: the original task set was asked to be deleted; waiting for it to be gone.
+    Cleaning {
+        /// How many times the deletion was asked for.
+        attempts: u32,
     },
     /// All traffic is being put back on the current version.
     RollingBack {
@@ -308,8 +527,8 @@ pub struct Deployment {
     pub application: String,
     /// Deployment group name, for notifications.
     pub group: String,
-    /// The alias being moved.
-    pub target: LambdaTarget,
+    /// What is being moved: a Lambda alias or an ECS service.
+    pub target: Target,
     /// The schedule.
     pub config: DeploymentConfig,
     /// Hook functions by event.
@@ -339,6 +558,12 @@ pub struct Deployment {
     /// Random secret part of hook execution ids (empty: ids are `<id>-<event>`).
     #[serde(default)]
     pub hook_token: String,
+    /// The deployment group's own SNS topic, notified besides Cutover's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_arn: Option<String>,
+    /// ECS: the task sets as last read (shown by `cutover status`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_sets: Vec<TaskSetView>,
     /// Number of event-log entries written so far.
     pub log_seq: u64,
     /// Optimistic-locking version, managed by the store.
@@ -346,34 +571,39 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// A new deployment in `Created`, with every Lambda lifecycle event pending.
-    pub fn new_lambda(
+    /// A new deployment in `Created`, with every lifecycle event of its platform pending.
+    pub fn new(
         id: String,
-        target: LambdaTarget,
+        target: Target,
         config: DeploymentConfig,
         hooks: Vec<HookSpec>,
         options: DeploymentOptions,
         now: Millis,
     ) -> Deployment {
-        let events = [
-            LifecycleEvent::Start,
-            LifecycleEvent::BeforeAllowTraffic,
-            LifecycleEvent::AllowTraffic,
-            LifecycleEvent::AfterAllowTraffic,
-            LifecycleEvent::End,
-        ]
-        .into_iter()
-        .map(|name| EventRecord {
-            name,
-            status: EventStatus::Pending,
-            started_at: None,
-            ended_at: None,
-            detail: None,
-        })
-        .collect();
+        let events = LifecycleEvent::ALL
+            .into_iter()
+            .filter(|e| match &target {
+                Target::Lambda(_) => !e.is_ecs_only(),
+                Target::Ecs(_) => true,
+            })
+            .map(|name| EventRecord {
+                name,
+                status: EventStatus::Pending,
+                started_at: None,
+                ended_at: None,
+                detail: None,
+            })
+            .collect();
+        let (application, group) = match &target {
+            Target::Lambda(t) => (t.function.clone(), t.alias.clone()),
+            Target::Ecs(t) => (
+                last_segment(&t.cluster).to_string(),
+                last_segment(&t.service).to_string(),
+            ),
+        };
         Deployment {
-            application: target.function.clone(),
-            group: target.alias.clone(),
+            application,
+            group,
             id,
             target,
             config,
@@ -390,9 +620,23 @@ impl Deployment {
             started_at: None,
             ended_at: None,
             hook_token: String::new(),
+            topic_arn: None,
+            task_sets: Vec::new(),
             log_seq: 0,
             ver: 0,
         }
+    }
+
+    /// A new Lambda deployment in `Created`.
+    pub fn new_lambda(
+        id: String,
+        target: LambdaTarget,
+        config: DeploymentConfig,
+        hooks: Vec<HookSpec>,
+        options: DeploymentOptions,
+        now: Millis,
+    ) -> Deployment {
+        Deployment::new(id, Target::Lambda(target), config, hooks, options, now)
     }
 
     /// The traffic schedule of this deployment's configuration.
@@ -418,16 +662,13 @@ impl Deployment {
         self.events.iter().find(|e| e.name == name)
     }
 
-    /// Traffic split as `{version: percent}` (both versions while split).
+    /// Traffic split as `{version or target group: percent}` (both while split).
     pub fn traffic_split(&self) -> Vec<(String, u8)> {
-        let t = &self.target;
+        let (cur, tgt) = (self.target.current_label(), self.target.target_label());
         match self.traffic {
-            0 => vec![(t.current_version.clone(), 100)],
-            100 => vec![(t.target_version.clone(), 100)],
-            w => vec![
-                (t.current_version.clone(), 100 - w),
-                (t.target_version.clone(), w),
-            ],
+            0 => vec![(cur.to_string(), 100)],
+            100 => vec![(tgt.to_string(), 100)],
+            w => vec![(cur.to_string(), 100 - w), (tgt.to_string(), w)],
         }
     }
 
@@ -455,17 +696,15 @@ impl Deployment {
             "deploymentId": self.id,
             "status": self.status.as_str(),
             "rolledBack": self.rolled_back,
-            "target": {
-                "functionName": self.target.function,
-                "alias": self.target.alias,
-                "currentVersion": self.target.current_version,
-                "targetVersion": self.target.target_version,
-            },
+            "target": self.target.to_json(),
+            "application": self.application,
+            "deploymentGroup": self.group,
             "config": self.config.name,
             "phase": self.phase,
             "traffic": Value::Object(traffic),
             "lifecycleEvents": events,
             "error": self.error.as_ref().map(|e| json!({"code": e.code.as_str(), "message": e.message})),
+            "taskSets": self.task_sets,
             "createdAt": self.created_at,
             "endedAt": self.ended_at,
         })
@@ -479,6 +718,71 @@ pub struct AliasView {
     pub version: String,
     /// The additional version and its weight (0.0 to 1.0), if traffic is split.
     pub additional: Option<(String, f64)>,
+}
+
+/// One listener's default forward action: target group ARN and weight, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerView {
+    /// `(target group ARN, weight)` for every target group the listener forwards to.
+    pub forwards: Vec<(String, u32)>,
+}
+
+impl ListenerView {
+    /// Percent of the traffic on `replacement`, if the listener forwards only to
+    /// `original` and `replacement` (weights 0 to anything else are allowed);
+    /// `None` when traffic goes elsewhere.
+    pub fn percent_on(&self, original: &str, replacement: &str) -> Option<f64> {
+        let mut total = 0u64;
+        let mut on = 0u64;
+        for (tg, w) in &self.forwards {
+            if tg == replacement {
+                on += u64::from(*w);
+            } else if tg != original && *w > 0 {
+                return None;
+            }
+            total += u64::from(*w);
+        }
+        if total == 0 {
+            return None;
+        }
+        Some(on as f64 * 100.0 / total as f64)
+    }
+}
+
+/// Both listeners of an ECS deployment as read now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenersView {
+    /// The production listener.
+    pub production: ListenerView,
+    /// The test listener, if the group has one.
+    pub test: Option<ListenerView>,
+}
+
+/// One ECS task set as read now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSetView {
+    /// Task set ARN.
+    pub arn: String,
+    /// `externalId`: Cutover sets it to the deployment id on the replacement.
+    pub external_id: Option<String>,
+    /// `PRIMARY`, `ACTIVE` or `DRAINING`.
+    pub status: String,
+    /// `STEADY_STATE` or `STABILIZING`.
+    pub stability: String,
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// Tasks the task set should run.
+    pub desired: u32,
+    /// Tasks running now.
+    pub running: u32,
+}
+
+impl TaskSetView {
+    /// Whether ECS reports the task set steady with all its tasks running.
+    pub fn is_steady(&self) -> bool {
+        self.stability == "STEADY_STATE" && self.running >= self.desired
+    }
 }
 
 /// State of a CloudWatch alarm.
@@ -582,4 +886,11 @@ pub struct Observation {
     pub hook_report: Option<HookReport>,
     /// An operator's stop request.
     pub stop: Option<StopRequest>,
+    /// ECS: both listeners as read now (asked for by [`crate::engine::Needs::listeners`]).
+    pub listeners: Option<ListenersView>,
+    /// ECS: the service's task sets as read now.
+    pub task_sets: Option<Vec<TaskSetView>>,
+    /// An operator's `cutover continue`: leave Ready, or end the termination wait.
+    #[serde(default)]
+    pub proceed: bool,
 }

@@ -1,11 +1,12 @@
-//! A simulated world for driving the engine without AWS: an alias that applies `Route`
-//! actions, alarms that fire at given times, and scripted hook answers. Used by the
-//! engine's tests and benchmarks, and handy for `cutover plan`.
+//! A simulated world for driving the engine without AWS: an alias (or an ECS service with
+//! its two listeners and task sets) that applies the engine's actions, alarms that fire at
+//! given times, and scripted hook answers. Used by the engine's tests and benchmarks, and
+//! handy for `cutover plan`.
 
 use crate::engine::{decide, needs, Action, NotificationKind};
 use crate::model::{
-    AlarmState, AlarmView, AliasView, Deployment, HookReport, HookResponse, Millis, Observation,
-    StopRequest,
+    AlarmState, AlarmView, AliasView, Deployment, HookReport, HookResponse, ListenerView,
+    ListenersView, Millis, Observation, StopRequest, Target, TaskSetView,
 };
 use crate::LifecycleEvent;
 use std::collections::VecDeque;
@@ -26,6 +27,129 @@ pub enum HookScript {
     Silent,
 }
 
+/// A simulated ECS service: two listeners and the task sets.
+#[derive(Debug, Clone, Default)]
+pub struct EcsWorld {
+    /// Percent of production traffic on the replacement target group.
+    pub production: u8,
+    /// Percent of test traffic on the replacement target group.
+    pub test: u8,
+    /// Task sets with the time each was created; the original is added on the first tick.
+    pub task_sets: Vec<(TaskSetView, Millis)>,
+    /// How long a new task set takes to become steady (`None`: never).
+    pub steady_after: Option<Millis>,
+    /// When an operator runs `cutover continue` (delivered once the deployment waits).
+    pub proceed_at: Option<Millis>,
+    /// Every weight the test listener took, in order.
+    pub test_weights: Vec<u8>,
+    /// Task set ARNs deleted, in order.
+    pub deleted: Vec<String>,
+}
+
+impl EcsWorld {
+    fn listener(dep: &Deployment, on_replacement: u8) -> ListenerView {
+        let t = dep.target.ecs().expect("an ECS deployment");
+        ListenerView {
+            forwards: vec![
+                (
+                    t.original_target_group.clone(),
+                    u32::from(100 - on_replacement),
+                ),
+                (
+                    t.replacement_target_group.clone(),
+                    u32::from(on_replacement),
+                ),
+            ],
+        }
+    }
+
+    /// Adds the original task set the first time the service is touched.
+    fn ensure_original(&mut self, dep: &Deployment) {
+        let t = dep.target.ecs().expect("an ECS deployment");
+        let seen = self
+            .task_sets
+            .iter()
+            .any(|(ts, _)| ts.arn == t.original_task_set);
+        if !seen && !self.deleted.contains(&t.original_task_set) {
+            let original = TaskSetView {
+                arn: t.original_task_set.clone(),
+                external_id: None,
+                status: "PRIMARY".into(),
+                stability: "STEADY_STATE".into(),
+                task_definition: t.original_task_definition.clone(),
+                desired: 2,
+                running: 2,
+            };
+            self.task_sets.insert(0, (original, 0));
+        }
+    }
+
+    fn views(&mut self, dep: &Deployment, now: Millis) -> Vec<TaskSetView> {
+        self.ensure_original(dep);
+        let steady_after = self.steady_after;
+        for (ts, created) in &mut self.task_sets {
+            let steady = steady_after.is_some_and(|d| now >= *created + d);
+            if ts.external_id.is_some() {
+                ts.stability = if steady {
+                    "STEADY_STATE"
+                } else {
+                    "STABILIZING"
+                }
+                .into();
+                ts.running = if steady { ts.desired } else { 0 };
+            }
+        }
+        self.task_sets.iter().map(|(ts, _)| ts.clone()).collect()
+    }
+
+    fn apply(&mut self, dep: &Deployment, action: &Action, now: Millis) {
+        self.ensure_original(dep);
+        let t = dep.target.ecs().expect("an ECS deployment");
+        let is_replacement = |ts: &TaskSetView| ts.external_id.as_deref() == Some(dep.id.as_str());
+        match action {
+            Action::RouteTest { weight } => {
+                self.test = *weight;
+                self.test_weights.push(*weight);
+            }
+            Action::CreateTaskSet => {
+                if !self.task_sets.iter().any(|(ts, _)| is_replacement(ts)) {
+                    let ts = TaskSetView {
+                        arn: format!("{}-replacement", t.original_task_set),
+                        external_id: Some(dep.id.clone()),
+                        status: "ACTIVE".into(),
+                        stability: "STABILIZING".into(),
+                        task_definition: t.resource.task_definition.clone(),
+                        desired: 2,
+                        running: 0,
+                    };
+                    self.task_sets.push((ts, now));
+                }
+            }
+            Action::SetPrimary { replacement } => {
+                for (ts, _) in &mut self.task_sets {
+                    ts.status = if is_replacement(ts) == *replacement {
+                        "PRIMARY"
+                    } else {
+                        "ACTIVE"
+                    }
+                    .into();
+                }
+            }
+            Action::DeleteTaskSet { replacement } => {
+                let deleted = &mut self.deleted;
+                self.task_sets.retain(|(ts, _)| {
+                    let gone = is_replacement(ts) == *replacement;
+                    if gone {
+                        deleted.push(ts.arn.clone());
+                    }
+                    !gone
+                });
+            }
+            Action::Route { .. } | Action::Notify(_) => {}
+        }
+    }
+}
+
 /// The simulated world.
 #[derive(Debug, Clone)]
 pub struct World {
@@ -39,8 +163,10 @@ pub struct World {
     pub stop_at: Option<(Millis, StopRequest)>,
     /// Simulated clock.
     pub now: Millis,
-    /// Every weight (on target) the alias took, in order.
+    /// Every weight (on target) the alias or the production listener took, in order.
     pub weights: Vec<f64>,
+    /// The ECS service, for ECS deployments.
+    pub ecs: EcsWorld,
     /// Notifications sent.
     pub notifications: Vec<NotificationKind>,
     /// Waits returned by the engine.
@@ -64,6 +190,7 @@ impl World {
             stop_at: None,
             now,
             weights: Vec::new(),
+            ecs: EcsWorld::default(),
             notifications: Vec::new(),
             waits: Vec::new(),
             ticks: 0,
@@ -83,7 +210,14 @@ impl World {
     }
 
     fn apply(&mut self, dep: &Deployment, weight: u8) {
-        let t = &dep.target;
+        self.weights.push(f64::from(weight) / 100.0);
+        let t = match &dep.target {
+            Target::Lambda(t) => t,
+            Target::Ecs(_) => {
+                self.ecs.production = weight;
+                return;
+            }
+        };
         self.alias = match weight {
             0 => AliasView {
                 version: t.current_version.clone(),
@@ -98,7 +232,6 @@ impl World {
                 additional: Some((t.target_version.clone(), f64::from(w) / 100.0)),
             },
         };
-        self.weights.push(f64::from(weight) / 100.0);
     }
 
     fn hook_response(&mut self, event: LifecycleEvent, execution_id: &str) -> HookResponse {
@@ -155,6 +288,28 @@ impl World {
             if need.alias {
                 obs.alias = Some(self.alias.clone());
             }
+            if need.listeners {
+                let ecs = dep.target.ecs().expect("listeners are read for ECS only");
+                obs.listeners = Some(ListenersView {
+                    production: EcsWorld::listener(&dep, self.ecs.production),
+                    test: ecs
+                        .test_listener
+                        .as_ref()
+                        .map(|_| EcsWorld::listener(&dep, self.ecs.test)),
+                });
+            }
+            if need.task_sets {
+                obs.task_sets = Some(self.ecs.views(&dep, self.now));
+            }
+            // Like `cutover continue`, which is refused when there is nothing to continue.
+            let waiting = matches!(
+                dep.phase,
+                crate::model::Phase::Ready { .. } | crate::model::Phase::Terminating { .. }
+            );
+            if waiting && self.ecs.proceed_at.is_some_and(|t| t <= self.now) {
+                obs.proceed = true;
+                self.ecs.proceed_at = None;
+            }
             if need.alarms {
                 let now = self.now;
                 obs.alarms = Some(
@@ -202,6 +357,7 @@ impl World {
                 match action {
                     Action::Route { weight } => self.apply(&decision.next, *weight),
                     Action::Notify(kind) => self.notifications.push(*kind),
+                    other => self.ecs.apply(&decision.next, other, self.now),
                 }
             }
             dep = decision.next;
@@ -212,7 +368,8 @@ impl World {
                 let fires = self.alarm_fires_at.iter().filter_map(|(_, t)| *t);
                 let reports = self.pending_reports.iter().map(|(t, _)| *t);
                 let stops = self.stop_at.iter().map(|(t, _)| *t);
-                for t in fires.chain(reports).chain(stops) {
+                let proceeds = self.ecs.proceed_at.iter().copied();
+                for t in fires.chain(reports).chain(stops).chain(proceeds) {
                     if t > self.now && t < next {
                         next = t;
                     }
