@@ -61,7 +61,17 @@ async fn counted(counter: &Counter, table: &str) -> Cutover {
     let sns = aws_sdk_sns::config::Builder::from(&sdk)
         .interceptor(counter.clone())
         .build();
+    let ecs = aws_sdk_ecs::config::Builder::from(&sdk)
+        .interceptor(counter.clone())
+        .build();
+    let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(&sdk)
+        .interceptor(counter.clone())
+        .build();
     Cutover {
+        ecs: cutover_aws::ecs::EcsRouter::new(
+            aws_sdk_ecs::Client::from_conf(ecs),
+            aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
+        ),
         store: cutover_aws::store::Store::new(aws_sdk_dynamodb::Client::from_conf(ddb), table),
         lambda: cutover_aws::lambda::LambdaRouter::new(aws_sdk_lambda::Client::from_conf(lambda)),
         alarms: cutover_aws::alarms::Alarms::new(aws_sdk_cloudwatch::Client::from_conf(cw)),
@@ -169,4 +179,54 @@ async fn watching_alarms_adds_one_describe_per_decision() {
         "{describes} alarm reads over {ticks} ticks"
     );
     assert_eq!(counter.get("Lambda:UpdateAlias"), 10);
+}
+
+#[tokio::test]
+async fn an_ecs_linear_deployment_moves_each_listener_weight_once() {
+    let name = unique("calls-ecs");
+    let svc = seed(&["ecs", "--name", &name]);
+    let v = |k: &str| svc[k].as_str().unwrap().to_string();
+    let counter = Counter::default();
+    let app = counted(&counter, &unique("calls")).await;
+    app.store.ensure_table().await.unwrap();
+    let group = cutover_core::group::DeploymentGroup::parse(&format!(
+        "application: calls\nname: {name}\ncomputePlatform: ECS\ndeploymentConfig: CodeDeployDefault.ECSLinear10PercentEvery1Minutes\necs:\n  cluster: {}\n  service: {}\n  productionListenerArn: {}\n  testListenerArn: {}\n  targetGroups: [{}, {}]\n  terminationWaitMinutes: 5\n",
+        v("cluster"),
+        v("service"),
+        v("productionListenerArn"),
+        v("testListenerArn"),
+        v("blueTargetGroupArn"),
+        v("greenTargetGroupArn"),
+    ))
+    .unwrap();
+    app.store.put_group(&group).await.unwrap();
+    counter.reset();
+    let appspec = format!(
+        "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{}\"\n        LoadBalancerInfo:\n          ContainerName: \"web\"\n          ContainerPort: 80\n",
+        svc["taskDefinitions"][1].as_str().unwrap()
+    );
+    let req = StartRequest {
+        appspec,
+        group: Some(format!("calls/{name}")),
+        time_scale: Some(600.0),
+        ..Default::default()
+    };
+    let dep = app.start(&req).await.unwrap();
+    let start_calls = counter.total();
+    let (ticks, status) = drive(&app, &dep.id).await;
+    assert_eq!(status, DeploymentStatus::Succeeded);
+    println!(
+        "ECSLinear10PercentEvery1Minutes with a test listener, no hooks, no alarms: {} AWS calls ({} to start, {} over {} ticks): {:?}",
+        counter.total(),
+        start_calls,
+        counter.total() - start_calls,
+        ticks,
+        counter.0.lock().unwrap()
+    );
+    // Ten production weights and one test-listener move, each written once.
+    assert_eq!(counter.get("ElasticLoadBalancingv2:ModifyListener"), 11);
+    assert_eq!(counter.get("ECS:CreateTaskSet"), 1);
+    assert_eq!(counter.get("ECS:UpdateServicePrimaryTaskSet"), 1);
+    assert_eq!(counter.get("ECS:DeleteTaskSet"), 1);
+    assert_eq!(counter.get("Lambda:Invoke"), 0);
 }

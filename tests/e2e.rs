@@ -1,128 +1,12 @@
 //! End-to-end: `cutover deploy --local --wait` run as a user runs it, against the local
 //! emulator, with the alias checked through the real Lambda API afterwards.
 
-use cutover_aws::functions::App;
 use cutover_aws::store::Store;
 use cutover_core::model::AliasView;
+use cutover_tests::cli::*;
 use cutover_tests::*;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const TABLE: &str = "cutover-e2e";
-
-fn cutover_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = dir.join("cutover");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --workspace` first",
-        bin.display()
-    );
-    bin
-}
-
-fn cutover(args: &[&str]) -> Command {
-    let mut cmd = Command::new(cutover_bin());
-    cmd.args(args)
-        .env("CUTOVER_TABLE", TABLE)
-        .env_remove("CUTOVER_TOPIC_ARN");
-    for (k, v) in aws_env() {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-fn write_appspec(text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique("appspec"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("appspec.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-struct Run {
-    code: i32,
-    status: Value,
-    stdout: String,
-    stderr: String,
-}
-
-fn finish(out: Output) -> Run {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let last = stdout.lines().last().unwrap_or("null");
-    let status = serde_json::from_str(last).unwrap_or(Value::Null);
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-/// `cutover deploy --local --wait --output json` on an AppSpec written to a file.
-fn deploy_command(appspec: &str, extra: &[&str]) -> Command {
-    let path = write_appspec(appspec);
-    let p = path.to_str().unwrap();
-    let mut args = vec![
-        "deploy",
-        "--appspec",
-        p,
-        "--local",
-        "--wait",
-        "--output",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    cutover(&args)
-}
-
-fn deploy(appspec: &str, extra: &[&str]) -> Run {
-    finish(
-        deploy_command(appspec, extra)
-            .output()
-            .expect("run cutover"),
-    )
-}
-
-/// Starts a deployment in the background and returns the child and its deployment id.
-fn deploy_background(appspec: &str, extra: &[&str]) -> (std::process::Child, String) {
-    let mut child = deploy_command(appspec, extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut reader = BufReader::new(stderr);
-    let mut line = String::new();
-    let id = loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            panic!("cutover exited before starting");
-        }
-        if let Some(rest) = line.strip_prefix("started ") {
-            break rest.split(':').next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in reader.lines() {});
-    (child, id)
-}
-
-async fn app() -> App {
-    let sdk = sdk_config().await;
-    let settings = cutover_aws::clients::Settings {
-        table: Some(TABLE.into()),
-        topic_arn: None,
-    };
-    App {
-        cutover: cutover_aws::clients::build(&sdk, &settings),
-        driver: None,
-    }
-}
 
 async fn alias(function: &str) -> AliasView {
     app()
@@ -681,7 +565,7 @@ async fn bad_inputs_are_refused_and_change_nothing() {
             vec!["--time-scale", "0"],
             "--time-scale",
         ),
-        ("ECS AppSpec", ecs, vec![], "AWS::ECS::Service"),
+        ("ECS AppSpec without a group", ecs, vec![], "--group"),
         (
             "oversized AppSpec",
             format!("{good}#{}\n", "x".repeat(70_000)),
@@ -750,7 +634,10 @@ async fn bad_inputs_are_refused_and_change_nothing() {
     let all = app.cutover.store.list(false).await.unwrap();
     assert!(!all
         .iter()
-        .any(|d| d.target.function == f || d.target.function == split));
+        .any(|d| d
+            .target
+            .lambda()
+            .is_some_and(|t| t.function == f || t.function == split)));
 }
 
 #[tokio::test]

@@ -18,11 +18,12 @@ pub(crate) async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failur
         alarms: args.alarms.clone(),
         no_auto_rollback: args.no_auto_rollback,
         ignore_firing_alarms: args.ignore_firing_alarms,
-        hook_timeout_seconds: Some(args.hook_timeout_seconds),
+        hook_timeout_seconds: args.hook_timeout_seconds,
+        install_timeout_seconds: Some(args.install_timeout_seconds),
         alarm_poll_seconds: Some(args.alarm_poll_seconds),
         time_scale: Some(args.time_scale),
         application: None,
-        group: None,
+        group: args.group.clone(),
     };
     let json_out = args.out.output == Output::Json;
     let say = |line: String| {
@@ -79,7 +80,7 @@ pub(crate) async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failur
             let _ = app
                 .stop(
                     &dep.id,
-                    false,
+                    Some(false),
                     Some("the state machine could not be started".into()),
                 )
                 .await;
@@ -115,7 +116,7 @@ pub(crate) async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failur
                     if failures >= 10 {
                         eprintln!("giving up: stopping {id} and rolling back");
                         let reason = Some(format!("cutover deploy --local gave up: {e}"));
-                        app.stop(&id, true, reason).await?;
+                        app.stop(&id, Some(true), reason).await?;
                         failures = 0;
                     }
                     let backoff = 250u64 << failures.min(5);
@@ -143,9 +144,9 @@ pub(crate) async fn deploy(app: &Cutover, args: DeployArgs) -> Result<u8, Failur
                 interrupted = true;
                 if args.local {
                     // Nothing half-applied: this process drives the deployment, so end it.
-                    say(format!("interrupted: stopping {id} and rolling back to version {}", dep.target.current_version));
+                    say(format!("interrupted: stopping {id} and rolling back to {}", dep.target.current_label()));
                     let reason = Some("interrupted (Ctrl-C) during cutover deploy --local".to_string());
-                    app.stop(&id, true, reason).await?;
+                    app.stop(&id, Some(true), reason).await?;
                 } else {
                     say(format!("interrupted: {id} goes on in the state machine; follow it with `cutover status {id}`"));
                     break dep;

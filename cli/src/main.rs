@@ -1,4 +1,5 @@
-//! `cutover`: progressive delivery for AWS Lambda aliases, from the command line.
+//! `cutover`: progressive delivery for AWS Lambda aliases and ECS services, from the
+//! command line.
 
 mod deploy;
 mod render;
@@ -7,6 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cutover_aws::{Cutover, Error};
 use cutover_core::config::DeploymentConfig;
+use cutover_core::group::DeploymentGroup;
 use cutover_core::model::Deployment;
 use deploy::deploy;
 use render::{print_plan, print_status};
@@ -21,14 +23,20 @@ const EXIT_REFUSED: u8 = 2;
 #[command(
     name = "cutover",
     version,
-    about = "Shift a Lambda alias from its current version to a target version, CodeDeploy-style.",
-    long_about = "Shift a Lambda alias from its current version to a target version on a canary, \
-linear, all-at-once or custom schedule, run BeforeAllowTraffic/AfterAllowTraffic hooks, watch \
-CloudWatch alarms and roll back when something is wrong.\n\n\
+    about = "Shift a Lambda alias or an ECS service (blue/green behind an ALB) to a new version, CodeDeploy-style.",
+    long_about = "Shift a Lambda alias from its current version to a target version, or an ECS \
+service from its task set to a replacement task set through ALB weighted target groups, on a \
+canary, linear, all-at-once or custom schedule; run the AppSpec's hooks, watch CloudWatch \
+alarms and roll back when something is wrong.\n\n\
+ECS services (and Lambda defaults) are described by deployment groups: `cutover group put \
+--file group.yaml`, then `cutover deploy --group APP/NAME`.\n\n\
 Endpoint, region and credentials come from the standard AWS settings (AWS_REGION, \
 AWS_PROFILE, AWS_ENDPOINT_URL, ...). State lives in the DynamoDB table --table.",
     after_help = "Examples:\n  \
 cutover deploy --appspec appspec.yaml --config CodeDeployDefault.LambdaCanary10Percent5Minutes --alarm ErrorsHigh --local --wait\n  \
+cutover group put --file web-prod.yaml\n  \
+cutover deploy --group shop/web-prod --appspec appspec-ecs.yaml --local --wait\n  \
+cutover continue d-ABCDEF123\n  \
 cutover plan --config Linear10PercentEvery1Minute\n  \
 cutover status d-ABCDEF123 --output json\n  \
 cutover stop d-ABCDEF123 --rollback"
@@ -59,7 +67,7 @@ struct OutputArg {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Start a deployment from a CodeDeploy AppSpec (Lambda).
+    /// Start a deployment from a CodeDeploy AppSpec (Lambda, or ECS with --group).
     #[command(
         after_help = "Exit codes with --wait: 0 succeeded; 1 failed, stopped or rolled back; \
 2 refused before anything changed (invalid input, missing resource, another deployment in progress)."
@@ -80,13 +88,37 @@ enum Command {
         #[command(flatten)]
         out: OutputArg,
     },
-    /// Stop a deployment; with --rollback, put all traffic back on the current version.
+    /// Stop a deployment; with --rollback, put everything back as it was (alias on the
+    /// current version; ECS listeners on the original target group, original task set
+    /// primary, replacement deleted).
     Stop {
         /// Deployment id.
         id: String,
-        /// Roll back traffic to the current version.
-        #[arg(long)]
+        /// Roll back (the default when the deployment group says `autoRollback.onStop: true`).
+        #[arg(long, conflicts_with = "no_rollback")]
         rollback: bool,
+        /// Leave traffic where it is, whatever the deployment group says.
+        #[arg(long)]
+        no_rollback: bool,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Release an ECS deployment waiting at Ready (readyWait.action: stop), or end its
+    /// termination wait now (delete the original task set without waiting).
+    Continue {
+        /// Deployment id.
+        id: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Manage deployment groups: where an ECS service's cluster, listeners and target
+    /// groups are described, and defaults (config, alarms, rollback) for its deployments.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// List the stored deployment groups.
+    Groups {
         #[command(flatten)]
         out: OutputArg,
     },
@@ -126,12 +158,52 @@ enum ConfigCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum GroupCommand {
+    /// Check a deployment group file (and, for ECS, its cluster, service, listeners and
+    /// target groups as they are in AWS), then store it.
+    #[command(after_help = "File example (ECS):\n  \
+application: shop\n  \
+name: web-prod\n  \
+computePlatform: ECS\n  \
+deploymentConfig: CodeDeployDefault.ECSLinear10PercentEvery1Minutes\n  \
+alarms: [web-5xx]\n  \
+autoRollback: {onFailure: true, onAlarm: true, onStop: false}\n  \
+ecs:\n    \
+cluster: shop\n    \
+service: web\n    \
+productionListenerArn: arn:aws:elasticloadbalancing:...:listener/app/shop/...\n    \
+testListenerArn: arn:aws:elasticloadbalancing:...:listener/app/shop/...\n    \
+targetGroups: [arn:...:targetgroup/web-blue/..., arn:...:targetgroup/web-green/...]\n    \
+readyWait: {action: stop, waitMinutes: 60}\n    \
+terminationWaitMinutes: 5")]
+    Put {
+        /// The group file (YAML or JSON).
+        #[arg(long)]
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Show a stored deployment group.
+    Get {
+        /// APPLICATION/NAME.
+        key: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+}
+
 #[derive(Args, Debug)]
 struct DeployArgs {
     /// AppSpec file (YAML or JSON), as CodeDeploy reads it.
     #[arg(long)]
     appspec: std::path::PathBuf,
-    /// Deployment configuration (default CodeDeployDefault.LambdaAllAtOnce). See `cutover configs`.
+    /// Deployment group APPLICATION/NAME (see `cutover groups`): required for ECS; its
+    /// config, alarms, rollback and hook timeout are the defaults the flags override.
+    #[arg(long, value_name = "APP/NAME")]
+    group: Option<String>,
+    /// Deployment configuration (default: the group's, else CodeDeployDefault.LambdaAllAtOnce
+    /// or CodeDeployDefault.ECSAllAtOnce). See `cutover configs`.
     #[arg(long)]
     config: Option<String>,
     /// CloudWatch alarm to watch; repeat for more (at most 10).
@@ -143,9 +215,13 @@ struct DeployArgs {
     /// Start even if a watched alarm is in ALARM; only a new transition to ALARM counts.
     #[arg(long)]
     ignore_firing_alarms: bool,
-    /// How long a hook may take to give its verdict.
-    #[arg(long, default_value_t = 3600)]
-    hook_timeout_seconds: u64,
+    /// How long a hook may take to give its verdict (default: the group's, else 3600).
+    #[arg(long)]
+    hook_timeout_seconds: Option<u64>,
+    /// ECS: how long the replacement task set may take to become steady before the
+    /// deployment fails (traffic never moves to an unsteady replacement).
+    #[arg(long, default_value_t = 900)]
+    install_timeout_seconds: u64,
     /// How often alarms are read while waiting.
     #[arg(long, default_value_t = 10)]
     alarm_poll_seconds: u64,
@@ -208,10 +284,15 @@ fn main() -> ExitCode {
         Command::Status { out, .. }
         | Command::List { out, .. }
         | Command::Stop { out, .. }
+        | Command::Continue { out, .. }
         | Command::Plan { out, .. }
+        | Command::Groups { out }
         | Command::Configs { out } => out.output,
         Command::Config {
             command: ConfigCommand::Put { out, .. },
+        }
+        | Command::Group {
+            command: GroupCommand::Put { out, .. } | GroupCommand::Get { out, .. },
         } => out.output,
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -288,7 +369,17 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
-        Command::Stop { id, rollback, out } => {
+        Command::Stop {
+            id,
+            rollback,
+            no_rollback,
+            out,
+        } => {
+            let rollback = match (rollback, no_rollback) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
             let outcome = app
                 .stop(&id, rollback, Some("stopped by `cutover stop`".into()))
                 .await?;
@@ -299,12 +390,91 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     "{}: {}{}",
                     dep.id,
                     dep.status,
-                    if dep.rolled_back {
-                        ", traffic rolled back to the current version"
-                    } else {
-                        ""
+                    match (dep.rolled_back, dep.is_done()) {
+                        (true, _) => format!(", rolled back to {}", dep.target.current_label()),
+                        (false, false) => ", rolling back".to_string(),
+                        (false, true) => String::new(),
                     }
                 ),
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Continue { id, out } => {
+            let dep = app.proceed(&id).await?.deployment;
+            match out.output {
+                Output::Json => println!("{}", dep.summary()),
+                Output::Text => println!(
+                    "{}: {} ({}% of production traffic on {})",
+                    dep.id,
+                    dep.status,
+                    dep.traffic,
+                    dep.target.target_label()
+                ),
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Group {
+            command: GroupCommand::Put { file, out },
+        } => {
+            let text = read_input(&file, "--file")?;
+            let group = DeploymentGroup::parse(&text).map_err(|e| Failure {
+                code: EXIT_REFUSED,
+                error_code: "InvalidDeploymentGroup".into(),
+                message: format!("{}:\n{e}", file.display()),
+            })?;
+            if let Some(ecs) = &group.ecs {
+                app.ecs.check_group(ecs).await?;
+            }
+            app.store.ensure_table().await?;
+            app.store.put_group(&group).await?;
+            match out.output {
+                Output::Json => println!("{}", group.to_document()),
+                Output::Text => println!(
+                    "stored deployment group {} ({:?})",
+                    group.key(),
+                    group.compute_platform
+                ),
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Group {
+            command: GroupCommand::Get { key, out },
+        } => {
+            let group = app.group(&key).await?;
+            match out.output {
+                Output::Json => println!("{}", group.to_document()),
+                Output::Text => print!(
+                    "{}",
+                    serde_yaml_ng::to_string(&group.to_document()).unwrap_or_default()
+                ),
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Groups { out } => {
+            let groups = app.store.list_groups().await?;
+            match out.output {
+                Output::Json => println!(
+                    "{}",
+                    Value::Array(groups.iter().map(|g| g.to_document()).collect())
+                ),
+                Output::Text => {
+                    if groups.is_empty() {
+                        println!("no deployment groups; add one with `cutover group put --file F`");
+                    }
+                    for g in &groups {
+                        let what = match &g.ecs {
+                            Some(e) => format!("{}/{}", e.cluster, e.service),
+                            None => "Lambda".to_string(),
+                        };
+                        println!(
+                            "{:<40} {:<6} {:<30} {}",
+                            g.key(),
+                            format!("{:?}", g.compute_platform),
+                            what,
+                            g.deployment_config.as_deref().unwrap_or("(default config)")
+                        );
+                    }
+                }
             }
             Ok(EXIT_OK)
         }

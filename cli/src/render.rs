@@ -4,7 +4,7 @@ use crate::Output;
 use cutover_aws::service::now_ms;
 use cutover_aws::Cutover;
 use cutover_core::config::DeploymentConfig;
-use cutover_core::model::{Deployment, Phase};
+use cutover_core::model::{last_segment, Deployment, Phase};
 use serde_json::json;
 
 pub(crate) fn fmt_secs(s: u64) -> String {
@@ -70,9 +70,26 @@ pub(crate) async fn print_status(app: &Cutover, dep: &Deployment) {
     let split: Vec<String> = dep
         .traffic_split()
         .iter()
-        .map(|(v, w)| format!("{w}% on {v}"))
+        .map(|(v, w)| format!("{w}% on {}", last_segment(v)))
         .collect();
     println!("  traffic  {}", split.join(", "));
+    for ts in &dep.task_sets {
+        let role = if ts.external_id.as_deref() == Some(dep.id.as_str()) {
+            "replacement"
+        } else {
+            "original"
+        };
+        println!(
+            "  task set {} {:<11} {:<7} {} {}/{} running ({})",
+            last_segment(&ts.arn),
+            role,
+            ts.status,
+            last_segment(&ts.task_definition),
+            ts.running,
+            ts.desired,
+            ts.stability
+        );
+    }
     for e in &dep.events {
         println!(
             "  {:<20} {:<10} {}",
@@ -97,7 +114,10 @@ pub(crate) fn progress_line(dep: &Deployment, started: u64) -> String {
     let split: Vec<String> = dep
         .traffic_split()
         .iter()
-        .map(|(v, w)| format!("{w}% v{v}"))
+        .map(|(v, w)| match dep.target.ecs() {
+            Some(_) => format!("{w}% {}", last_segment(v)),
+            None => format!("{w}% v{v}"),
+        })
         .collect();
     let steps = dep.schedule().len();
     let what = match &dep.phase {
@@ -126,6 +146,25 @@ pub(crate) fn progress_line(dep: &Deployment, started: u64) -> String {
                 )
             }
         }
+        Phase::Installing { .. } => {
+            let state = dep
+                .event(cutover_core::LifecycleEvent::Install)
+                .and_then(|e| e.detail.clone())
+                .unwrap_or_else(|| "creating the replacement task set".into());
+            format!("Install: {state}")
+        }
+        Phase::TestRouting { .. } => "AllowTestTraffic: test listener to the replacement".into(),
+        Phase::Ready { until } => format!(
+            "Ready: test traffic on the replacement; run `cutover continue {}` within {}",
+            dep.id,
+            fmt_secs(until.saturating_sub(now_ms()).div_ceil(1000))
+        ),
+        Phase::Terminating { until } => format!(
+            "all traffic on the replacement; original task set deleted in {} (`cutover continue {}` to delete it now)",
+            fmt_secs(until.saturating_sub(now_ms()).div_ceil(1000)),
+            dep.id
+        ),
+        Phase::Cleaning { .. } => "deleting the original task set".into(),
         Phase::RollingBack { .. } => "rolling back".to_string(),
         Phase::Done => {
             let mut s = dep.status.to_string();

@@ -2,6 +2,8 @@
 //! `scripts/`) once per test binary on a free loopback port, seeds resources in it, and
 //! builds real SDK clients that talk to it.
 
+pub mod cli;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

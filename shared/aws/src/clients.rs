@@ -1,6 +1,7 @@
 //! Building the SDK clients once, from the standard AWS settings.
 
 use crate::alarms::Alarms;
+use crate::ecs::EcsRouter;
 use crate::lambda::LambdaRouter;
 use crate::notify::Notifier;
 use crate::service::Cutover;
@@ -52,6 +53,10 @@ pub fn build(sdk: &aws_config::SdkConfig, settings: &Settings) -> Cutover {
     Cutover {
         store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
         lambda: LambdaRouter::new(aws_sdk_lambda::Client::new(sdk)),
+        ecs: EcsRouter::new(
+            aws_sdk_ecs::Client::new(sdk),
+            aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+        ),
         alarms: Alarms::new(aws_sdk_cloudwatch::Client::new(sdk)),
         notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), settings.topic_arn.clone()),
         region: sdk

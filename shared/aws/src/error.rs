@@ -14,7 +14,7 @@ pub enum Error {
     InProgress {
         /// The active deployment.
         active: String,
-        /// The target (function:alias).
+        /// The target (`function:alias` or `cluster/service`).
         target: String,
     },
     /// The deployment does not exist.

@@ -116,7 +116,7 @@ pub async fn start(app: &App, event: Value) -> Result<Value> {
             if !already {
                 // Nothing moved yet: end the recorded deployment so the alias is free again.
                 let reason = Some("the state machine could not be started".to_string());
-                let _ = app.cutover.stop(&dep.id, false, reason).await;
+                let _ = app.cutover.stop(&dep.id, Some(false), reason).await;
                 return Err(Error::aws("StepFunctions", "StartExecution", &e));
             }
         }
@@ -197,9 +197,16 @@ pub enum ControlInput {
     Stop {
         /// The deployment.
         deployment_id: String,
-        /// Put traffic back on the current version.
+        /// Put traffic back on the current version; when absent, the deployment group's
+        /// `autoRollback.onStop` decides.
         #[serde(default)]
-        rollback: bool,
+        rollback: Option<bool>,
+    },
+    /// Release a deployment waiting at Ready, or end its termination wait early.
+    #[serde(rename_all = "camelCase")]
+    Continue {
+        /// The deployment.
+        deployment_id: String,
     },
     /// Read a deployment's status.
     #[serde(rename_all = "camelCase")]
@@ -216,7 +223,7 @@ pub enum ControlInput {
     },
 }
 
-/// `control`: stop, status and list.
+/// `control`: stop, continue, status and list.
 pub async fn control(app: &App, event: Value) -> Result<Value> {
     match parse::<ControlInput>(event, "control")? {
         ControlInput::Stop {
@@ -233,6 +240,10 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
                 )
                 .await?;
             Ok(o.deployment.summary())
+        }
+        ControlInput::Continue { deployment_id } => {
+            check_id(&deployment_id)?;
+            Ok(app.cutover.proceed(&deployment_id).await?.deployment.summary())
         }
         ControlInput::Status { deployment_id } => {
             check_id(&deployment_id)?;
@@ -281,6 +292,7 @@ mod tests {
         assert_eq!(rep.status, "Succeeded");
         for text in [
             include_str!("../../../events/control-stop.json"),
+            include_str!("../../../events/control-continue.json"),
             include_str!("../../../events/control-status.json"),
             include_str!("../../../events/control-list.json"),
         ] {

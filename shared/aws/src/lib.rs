@@ -4,6 +4,7 @@
 
 pub mod alarms;
 pub mod clients;
+pub mod ecs;
 pub mod error;
 pub mod functions;
 pub mod lambda;

@@ -8,6 +8,7 @@
 //! that dies anywhere can simply run again.
 
 use crate::alarms::Alarms;
+use crate::ecs::EcsRouter;
 use crate::error::{Error, Result};
 use crate::lambda::LambdaRouter;
 use crate::notify::Notifier;
@@ -15,9 +16,10 @@ use crate::store::Store;
 use cutover_core::appspec::{AppSpec, AppSpecResource};
 use cutover_core::config::{ComputePlatform, DeploymentConfig};
 use cutover_core::engine::{self, Action};
+use cutover_core::group::DeploymentGroup;
 use cutover_core::model::{
-    AlarmState, Deployment, DeploymentOptions, HookReport, LambdaTarget, Observation, Phase,
-    StopRequest,
+    AlarmState, Deployment, DeploymentOptions, HookReport, LambdaTarget,
+    Observation, Phase, StopRequest, Target,
 };
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,8 +28,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const MAX_DECISIONS_PER_TICK: u32 = 32;
 /// Largest AppSpec accepted, in bytes.
 pub const MAX_APPSPEC_BYTES: usize = 64 * 1024;
-/// Configuration used when none is given (CodeDeploy's default for Lambda).
+/// Configuration used for Lambda when neither the request nor the group names one
+/// (CodeDeploy's default).
 pub const DEFAULT_CONFIG: &str = "CodeDeployDefault.LambdaAllAtOnce";
+/// Configuration used for ECS when neither the request nor the group names one.
+pub const DEFAULT_ECS_CONFIG: &str = "CodeDeployDefault.ECSAllAtOnce";
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
@@ -55,10 +60,10 @@ pub fn new_deployment_id() -> String {
 pub struct StartRequest {
     /// The AppSpec (YAML or JSON text).
     pub appspec: String,
-    /// Deployment configuration name; CodeDeploy's default when absent.
+    /// Deployment configuration name; the group's, else CodeDeploy's default.
     #[serde(default)]
     pub config: Option<String>,
-    /// CloudWatch alarms to watch.
+    /// CloudWatch alarms to watch (the group's when empty).
     #[serde(default)]
     pub alarms: Vec<String>,
     /// Turn off rollback on failure and alarm.
@@ -67,19 +72,24 @@ pub struct StartRequest {
     /// Start although a watched alarm is in ALARM; only a new transition counts.
     #[serde(default)]
     pub ignore_firing_alarms: bool,
-    /// Hook timeout (default 3600).
+    /// Hook timeout (the group's, else 3600).
     #[serde(default)]
     pub hook_timeout_seconds: Option<u64>,
+    /// ECS: how long the replacement may take to become steady (default 900).
+    #[serde(default)]
+    pub install_timeout_seconds: Option<u64>,
     /// Alarm poll interval (default 10).
     #[serde(default)]
     pub alarm_poll_seconds: Option<u64>,
     /// Time scale for demos and tests (default 1).
     #[serde(default)]
     pub time_scale: Option<f64>,
-    /// Application name for notifications (default: the function name).
+    /// Application name for notifications when no group is given (default: the function
+    /// name).
     #[serde(default)]
     pub application: Option<String>,
-    /// Deployment group name for notifications (default: the alias).
+    /// Stored deployment group `APPLICATION/NAME` to take defaults (and, for ECS, the
+    /// cluster, service, listeners and target groups) from.
     #[serde(default)]
     pub group: Option<String>,
 }
@@ -110,6 +120,8 @@ pub struct Cutover {
     pub store: Store,
     /// Lambda router and hook invoker.
     pub lambda: LambdaRouter,
+    /// ECS task sets and ALB listeners.
+    pub ecs: EcsRouter,
     /// CloudWatch alarms.
     pub alarms: Alarms,
     /// SNS notifier.
@@ -120,8 +132,12 @@ pub struct Cutover {
 
 impl Cutover {
     /// Resolves a configuration name: predefined (CodeDeploy or SAM short names) or custom
-    /// from the table, and checks it is a Lambda configuration.
-    pub async fn resolve_config(&self, name: &str) -> Result<DeploymentConfig> {
+    /// from the table, and checks it is for `platform`.
+    pub async fn resolve_config(
+        &self,
+        name: &str,
+        platform: ComputePlatform,
+    ) -> Result<DeploymentConfig> {
         let config = match DeploymentConfig::predefined(name) {
             Some(c) => c,
             None => match self.store.get_config(name).await? {
@@ -135,14 +151,27 @@ impl Cutover {
             },
         };
         config
-            .check_platform(ComputePlatform::Lambda)
+            .check_platform(platform)
             .map_err(|e| Error::refused("ConfigPlatformMismatch", format!("--config: {e}")))?;
         Ok(config)
     }
 
-    /// Validates a start request against the AppSpec rules and AWS as it is, then records
-    /// the deployment and takes the alias's lock. Nothing in AWS changes here; a refusal
-    /// leaves no trace.
+    /// Loads a stored deployment group by `APPLICATION/NAME`.
+    pub async fn group(&self, key: &str) -> Result<DeploymentGroup> {
+        DeploymentGroup::parse_key(key).map_err(|m| Error::refused("InvalidGroupName", m))?;
+        self.store.get_group(key).await?.ok_or_else(|| {
+            Error::refused(
+                "DeploymentGroupNotFound",
+                format!(
+                    "--group: deployment group {key} does not exist; put it first with `cutover group put --file group.yaml` (see `cutover groups`)"
+                ),
+            )
+        })
+    }
+
+    /// Validates a start request against the AppSpec rules, its deployment group and AWS
+    /// as it is, then records the deployment and takes the target's lock. Nothing in AWS
+    /// changes here; a refusal leaves no trace.
     pub async fn start(&self, req: &StartRequest) -> Result<Deployment> {
         if req.appspec.len() > MAX_APPSPEC_BYTES {
             return Err(Error::refused(
@@ -155,22 +184,56 @@ impl Cutover {
         }
         let spec = AppSpec::parse(&req.appspec)
             .map_err(|e| Error::refused("InvalidAppSpec", e.to_string()))?;
-        let lambda = match &spec.resource {
-            AppSpecResource::Lambda(l) => l.clone(),
-            AppSpecResource::Ecs(_) => {
-                return Err(Error::refused(
-                    "UnsupportedPlatform",
-                    "Resources[0].Type: AWS::ECS::Service deployments are not supported yet; this AppSpec is valid, but only AWS::Lambda::Function can be deployed",
-                ))
-            }
+        let platform = spec.platform();
+        let group = match &req.group {
+            Some(key) => Some(self.group(key).await?),
+            None => None,
         };
+        if let Some(g) = &group {
+            if g.compute_platform != platform {
+                return Err(Error::refused(
+                    "GroupPlatformMismatch",
+                    format!(
+                        "--group: {} is a {:?} deployment group, but the AppSpec deploys {}; use a group with computePlatform: {:?}",
+                        g.key(),
+                        g.compute_platform,
+                        match platform {
+                            ComputePlatform::Ecs => cutover_core::appspec::ECS_TYPE,
+                            _ => cutover_core::appspec::LAMBDA_TYPE,
+                        },
+                        platform
+                    ),
+                ));
+            }
+            if let Some(a) = req.application.as_ref().filter(|a| **a != g.application) {
+                return Err(Error::refused(
+                    "InvalidOption",
+                    format!(
+                        "--application: {a} differs from the group's application {}; leave it out when --group is given",
+                        g.application
+                    ),
+                ));
+            }
+        }
+        let defaults = group.as_ref();
+        let rollback = defaults.map(|g| g.auto_rollback).unwrap_or_default();
         let options = DeploymentOptions {
-            alarms: req.alarms.clone(),
-            auto_rollback: !req.no_auto_rollback,
+            alarms: if req.alarms.is_empty() {
+                defaults.map(|g| g.alarms.clone()).unwrap_or_default()
+            } else {
+                req.alarms.clone()
+            },
+            auto_rollback: !req.no_auto_rollback && rollback.on_failure,
+            rollback_on_alarm: !req.no_auto_rollback && rollback.on_alarm,
+            rollback_on_stop: rollback.on_stop,
             ignore_firing_alarms: req.ignore_firing_alarms,
-            hook_timeout_seconds: req.hook_timeout_seconds.unwrap_or(3600),
+            hook_timeout_seconds: req
+                .hook_timeout_seconds
+                .or(defaults.and_then(|g| g.hook_timeout_seconds))
+                .unwrap_or(3600),
             alarm_poll_seconds: req.alarm_poll_seconds.unwrap_or(10),
             time_scale: req.time_scale.unwrap_or(1.0),
+            install_timeout_seconds: req.install_timeout_seconds.unwrap_or(900),
             ..DeploymentOptions::default()
         };
         options
@@ -183,22 +246,54 @@ impl Cutover {
                 format!("--alarm: {dup} is given twice"),
             ));
         }
-        let config = self
-            .resolve_config(req.config.as_deref().unwrap_or(DEFAULT_CONFIG))
-            .await?;
-        let target = LambdaTarget {
-            function: lambda.name.clone(),
-            alias: lambda.alias.clone(),
-            current_version: lambda.current_version.clone(),
-            target_version: lambda.target_version.clone(),
+        let default_config = match platform {
+            ComputePlatform::Ecs => DEFAULT_ECS_CONFIG,
+            _ => DEFAULT_CONFIG,
+        };
+        let config_name = req
+            .config
+            .as_deref()
+            .or(defaults.and_then(|g| g.deployment_config.as_deref()))
+            .unwrap_or(default_config);
+        let config = self.resolve_config(config_name, platform).await?;
+        let target = match &spec.resource {
+            AppSpecResource::Lambda(lambda) => Target::Lambda(LambdaTarget {
+                function: lambda.name.clone(),
+                alias: lambda.alias.clone(),
+                current_version: lambda.current_version.clone(),
+                target_version: lambda.target_version.clone(),
+            }),
+            AppSpecResource::Ecs(resource) => {
+                let Some(ecs) = defaults.and_then(|g| g.ecs.as_ref()) else {
+                    return Err(Error::refused(
+                        "DeploymentGroupRequired",
+                        "--group: an ECS deployment needs a deployment group naming the cluster, service, listeners and target groups; put one with `cutover group put --file group.yaml` and pass --group APPLICATION/NAME",
+                    ));
+                };
+                // Cheap check of the lock before the AWS pre-flight.
+                let key = format!(
+                    "ecs:{}/{}",
+                    cutover_core::model::last_segment(&ecs.cluster),
+                    cutover_core::model::last_segment(&ecs.service)
+                );
+                if let Some(active) = self.store.active_on(&key).await? {
+                    return Err(Error::InProgress {
+                        active,
+                        target: format!("{}/{}", ecs.cluster, ecs.service),
+                    });
+                }
+                Target::Ecs(Box::new(self.ecs.resolve(ecs, resource).await?))
+            }
         };
         if let Some(active) = self.store.active_on(&target.lock_key()).await? {
             return Err(Error::InProgress {
                 active,
-                target: format!("{}:{}", target.function, target.alias),
+                target: target.name(),
             });
         }
-        self.lambda.preflight(&target).await?;
+        if let Target::Lambda(t) = &target {
+            self.lambda.preflight(t).await?;
+        }
         for (i, h) in spec.hooks.iter().enumerate() {
             self.lambda
                 .check_hook(&format!("Hooks[{i}].{}", h.event), &h.function)
@@ -229,7 +324,7 @@ impl Cutover {
             ));
         }
         let now = now_ms();
-        let mut dep = Deployment::new_lambda(
+        let mut dep = Deployment::new(
             new_deployment_id(),
             target,
             config,
@@ -238,11 +333,17 @@ impl Cutover {
             now,
         );
         dep.hook_token = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-        if let Some(a) = &req.application {
-            dep.application = a.clone();
-        }
-        if let Some(g) = &req.group {
-            dep.group = g.clone();
+        match &group {
+            Some(g) => {
+                dep.application = g.application.clone();
+                dep.group = g.name.clone();
+                dep.topic_arn = g.topic_arn.clone();
+            }
+            None => {
+                if let Some(a) = &req.application {
+                    dep.application = a.clone();
+                }
+            }
         }
         let log = vec![format!(
             "Created: {} with {} ({})",
@@ -263,8 +364,19 @@ impl Cutover {
     ) -> Result<Observation> {
         let need = engine::needs(dep, now);
         let mut obs = extra.clone();
-        if need.alias {
-            obs.alias = Some(self.lambda.read_alias(&dep.target).await?.view);
+        match &dep.target {
+            Target::Lambda(t) if need.alias => {
+                obs.alias = Some(self.lambda.read_alias(t).await?.view);
+            }
+            Target::Ecs(t) => {
+                if need.listeners {
+                    obs.listeners = Some(self.ecs.read_listeners(t).await?);
+                }
+                if need.task_sets {
+                    obs.task_sets = Some(self.ecs.task_sets(t).await?);
+                }
+            }
+            Target::Lambda(_) => {}
         }
         if need.alarms {
             obs.alarms = Some(self.alarms.read(&dep.options.alarms).await?);
@@ -379,9 +491,7 @@ impl Cutover {
             Err(e) => return Err(e),
         };
         for action in &decision.actions {
-            if let Action::Route { weight } = action {
-                self.lambda.route(&saved.target, *weight).await?;
-            }
+            self.apply(&saved, action).await?;
         }
         for action in &decision.actions {
             if let Action::Notify(kind) = action {
@@ -393,14 +503,93 @@ impl Cutover {
         Ok(Once::Saved(saved, decision.wake_after))
     }
 
-    /// Stops a deployment, rolling back when asked.
+    /// Performs one traffic or task-set action of a saved decision (notifications are sent
+    /// afterwards, by the caller).
+    async fn apply(&self, dep: &Deployment, action: &Action) -> Result<()> {
+        match (&dep.target, action) {
+            (_, Action::Notify(_)) => Ok(()),
+            (Target::Lambda(t), Action::Route { weight }) => self.lambda.route(t, *weight).await,
+            (Target::Lambda(_), other) => Err(Error::Corrupt(format!(
+                "{other:?} is not a Lambda action (deployment {})",
+                dep.id
+            ))),
+            (Target::Ecs(t), Action::Route { weight }) => {
+                self.ecs.route(t, &t.production_listener, *weight).await
+            }
+            (Target::Ecs(t), Action::RouteTest { weight }) => match &t.test_listener {
+                Some(l) => self.ecs.route(t, l, *weight).await,
+                None => Ok(()),
+            },
+            (Target::Ecs(t), Action::CreateTaskSet) => self.ecs.create_task_set(t, &dep.id).await,
+            (Target::Ecs(t), Action::SetPrimary { replacement }) => {
+                match self.task_set_arn(dep, t, *replacement).await? {
+                    Some(arn) => self.ecs.set_primary(t, &arn).await,
+                    None => Ok(()),
+                }
+            }
+            (Target::Ecs(t), Action::DeleteTaskSet { replacement }) => {
+                match self.task_set_arn(dep, t, *replacement).await? {
+                    Some(arn) => self.ecs.delete_task_set(t, &arn).await,
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The original task set's ARN, or the replacement's (found by its `externalId`, the
+    /// deployment id) if it exists.
+    async fn task_set_arn(
+        &self,
+        dep: &Deployment,
+        t: &cutover_core::model::EcsTarget,
+        replacement: bool,
+    ) -> Result<Option<String>> {
+        if !replacement {
+            return Ok(Some(t.original_task_set.clone()));
+        }
+        if let Some(ts) = engine::replacement(dep) {
+            return Ok(Some(ts.arn.clone()));
+        }
+        let sets = self.ecs.task_sets(t).await?;
+        Ok(sets
+            .into_iter()
+            .find(|s| s.external_id.as_deref() == Some(dep.id.as_str()))
+            .map(|s| s.arn))
+    }
+
+    /// An operator's `cutover continue`: leaves Ready, or ends the termination wait early.
+    pub async fn proceed(&self, id: &str) -> Result<TickOutcome> {
+        let dep = self.store.load(id).await?;
+        if !matches!(dep.phase, Phase::Ready { .. } | Phase::Terminating { .. }) {
+            return Err(Error::refused(
+                "NothingToContinue",
+                format!(
+                    "deployment {id} is not waiting (status {}, phase {}); `continue` releases a deployment waiting at Ready or in its termination wait",
+                    dep.status,
+                    serde_json::to_value(&dep.phase)
+                        .ok()
+                        .and_then(|v| v.get("phase").and_then(|p| p.as_str()).map(String::from))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        let obs = Observation {
+            proceed: true,
+            ..Default::default()
+        };
+        self.tick(id, obs).await
+    }
+
+    /// Stops a deployment, rolling back when asked (when `rollback` is `None`, as the
+    /// deployment group's `autoRollback.onStop` says).
     pub async fn stop(
         &self,
         id: &str,
-        rollback: bool,
+        rollback: Option<bool>,
         reason: Option<String>,
     ) -> Result<TickOutcome> {
         let dep = self.store.load(id).await?;
+        let rollback = rollback.unwrap_or(dep.options.rollback_on_stop);
         if dep.status.is_terminal() {
             return Err(Error::refused(
                 "DeploymentAlreadyCompleted",

@@ -8,6 +8,7 @@
 //! | target lock | `LOCK#<target>` / `LOCK` (holds the active deployment id) |
 //! | alarm watch | `ALARM#<name>` / `DEP#<id>` (exists while the deployment is active) |
 //! | custom config | `CONFIG#<name>` / `CONFIG` |
+//! | deployment group | `GROUP#<application>/<name>` / `GROUP` |
 //!
 //! Alarm watches are the sparse index the `alarm` function queries: it finds the active
 //! deployments that watch an alarm with one `Query`, without scanning history.
@@ -19,6 +20,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use cutover_core::config::DeploymentConfig;
+use cutover_core::group::DeploymentGroup;
 use cutover_core::model::Deployment;
 use std::collections::HashMap;
 
@@ -304,7 +306,7 @@ impl Store {
                             .unwrap_or_else(|| "?".into());
                         Err(Error::InProgress {
                             active,
-                            target: format!("{}:{}", dep.target.function, dep.target.alias),
+                            target: dep.target.name(),
                         })
                     }
                     Some(f) if f.first() == Some(&true) => Err(Error::Conflict(dep.id.clone())),
@@ -512,6 +514,56 @@ impl Store {
         }
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(out)
+    }
+
+    /// Stores a deployment group (replacing one of the same key); the document is the
+    /// group file as checked, so `group get` shows what deployments will use.
+    pub async fn put_group(&self, group: &DeploymentGroup) -> Result<()> {
+        let doc = serde_json::to_string(&group.to_document())
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("GROUP#{}", group.key())))
+            .item("sk", s("GROUP"))
+            .item("doc", s(doc))
+            .send()
+            .await
+            .map_err(|e| Error::aws(SVC, "PutItem", &e))?;
+        Ok(())
+    }
+
+    /// A stored deployment group, by `application/name`.
+    pub async fn get_group(&self, key: &str) -> Result<Option<DeploymentGroup>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("GROUP#{key}")))
+            .key("sk", s("GROUP"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SVC, "GetItem", &e))?;
+        match out.item() {
+            None => Ok(None),
+            Some(item) => Self::parse_group(item).map(Some),
+        }
+    }
+
+    /// Every stored deployment group, by key.
+    pub async fn list_groups(&self) -> Result<Vec<DeploymentGroup>> {
+        let mut out = Vec::new();
+        for item in self.scan("sk = :sk", "GROUP").await? {
+            out.push(Self::parse_group(&item)?);
+        }
+        out.sort_by_key(|g| g.key());
+        Ok(out)
+    }
+
+    fn parse_group(item: &HashMap<String, AttributeValue>) -> Result<DeploymentGroup> {
+        DeploymentGroup::parse(get_s(item, "doc")?)
+            .map_err(|e| Error::Corrupt(format!("deployment group: {e}")))
     }
 
     /// Stores a custom configuration (replacing one of the same name).
