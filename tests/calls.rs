@@ -224,7 +224,13 @@ async fn an_ecs_linear_deployment_moves_each_listener_weight_once() {
         counter.0.lock().unwrap()
     );
     // Ten production weights and one test-listener move, each written once.
-    assert_eq!(counter.get("ElasticLoadBalancingv2:ModifyListener"), 11);
+    assert_eq!(counter.get("Elastic Load Balancing v2:ModifyListener"), 11);
+    // Each move reads the listener first (a foreign target group is never overwritten) and
+    // once more to confirm; the pre-flight reads both listeners once.
+    assert_eq!(
+        counter.get("Elastic Load Balancing v2:DescribeListeners"),
+        2 + 2 * 11
+    );
     assert_eq!(counter.get("ECS:CreateTaskSet"), 1);
     assert_eq!(counter.get("ECS:UpdateServicePrimaryTaskSet"), 1);
     assert_eq!(counter.get("ECS:DeleteTaskSet"), 1);

@@ -632,12 +632,10 @@ async fn bad_inputs_are_refused_and_change_nothing() {
         }
     );
     let all = app.cutover.store.list(false).await.unwrap();
-    assert!(!all
-        .iter()
-        .any(|d| d
-            .target
-            .lambda()
-            .is_some_and(|t| t.function == f || t.function == split)));
+    assert!(!all.iter().any(|d| d
+        .target
+        .lambda()
+        .is_some_and(|t| t.function == f || t.function == split)));
 }
 
 #[tokio::test]

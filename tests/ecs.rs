@@ -126,7 +126,10 @@ async fn task_sets(svc: &Service) -> Vec<(String, String, String, String)> {
 /// original task set alone and primary.
 async fn assert_untouched(svc: &Service) {
     let blue = svc.s("blueTargetGroupArn");
-    assert_eq!(forwards(&svc.s("productionListenerArn")).await, vec![(blue.clone(), 100)]);
+    assert_eq!(
+        forwards(&svc.s("productionListenerArn")).await,
+        vec![(blue.clone(), 100)]
+    );
     let test = forwards(&svc.s("testListenerArn")).await;
     assert_eq!(test.len(), 1, "test listener: {test:?}");
     assert_eq!(test[0].0, blue);
@@ -139,7 +142,10 @@ async fn assert_untouched(svc: &Service) {
 /// After a success: all production traffic on green, the replacement alone and primary.
 async fn assert_replaced(svc: &Service, id: &str, revision: usize) {
     let green = svc.s("greenTargetGroupArn");
-    assert_eq!(forwards(&svc.s("productionListenerArn")).await, vec![(green, 100)]);
+    assert_eq!(
+        forwards(&svc.s("productionListenerArn")).await,
+        vec![(green, 100)]
+    );
     let sets = task_sets(svc).await;
     assert_eq!(sets.len(), 1, "the original is deleted: {sets:?}");
     assert_eq!(sets[0].1, "PRIMARY");
@@ -150,9 +156,16 @@ async fn assert_replaced(svc: &Service, id: &str, revision: usize) {
 fn put_group(text: &str) -> Run {
     let path = write_appspec(text);
     finish(
-        cutover(&["group", "put", "--file", path.to_str().unwrap(), "--output", "json"])
-            .output()
-            .unwrap(),
+        cutover(&[
+            "group",
+            "put",
+            "--file",
+            path.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap(),
     )
 }
 
@@ -161,28 +174,34 @@ fn put_group_ok(text: &str) {
     assert_eq!(run.code, 0, "group put: {}\n{}", run.stderr, text);
 }
 
-/// Queues `n` hook answers: Succeeded unless listed in `failed_at` (0-based).
+/// Queues `n` hook answers in one call: Succeeded unless listed in `failed_at` (0-based).
 fn queue_hooks(n: usize, failed_at: Option<usize>) {
+    let mut args = vec!["hook-response"];
     for i in 0..n {
-        let answer = if Some(i) == failed_at {
+        args.push("--result");
+        args.push(if Some(i) == failed_at {
             r#"{"status": "Failed", "reason": "smoke test: 503 from the test listener"}"#
         } else {
             r#"{"status": "Succeeded"}"#
-        };
-        seed(&["hook-response", "--result", answer]);
+        });
     }
+    seed(&args);
 }
 
-/// All five ECS hooks, each a seeded function.
+/// All five ECS hooks, run by one seeded function (the emulator answers from one queue).
 fn five_hooks() -> Vec<(&'static str, String)> {
-    ["BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"]
-        .into_iter()
-        .map(|e| {
-            let f = unique(&format!("{e}Hook"));
-            seed_function(&f, 1);
-            (e, f)
-        })
-        .collect()
+    let f = unique("EcsHook");
+    seed_function(&f, 1);
+    [
+        "BeforeInstall",
+        "AfterInstall",
+        "AfterAllowTestTraffic",
+        "BeforeAllowTraffic",
+        "AfterAllowTraffic",
+    ]
+    .into_iter()
+    .map(|e| (e, f.clone()))
+    .collect()
 }
 
 fn as_refs<'a>(hooks: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
@@ -192,7 +211,11 @@ fn as_refs<'a>(hooks: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a st
 async fn wait_status(id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
     loop {
-        let run = finish(cutover(&["status", id, "--output", "json"]).output().unwrap());
+        let run = finish(
+            cutover(&["status", id, "--output", "json"])
+                .output()
+                .unwrap(),
+        );
         if run.code == 0 && pred(&run.status) {
             return run.status;
         }
@@ -221,7 +244,10 @@ async fn linear_with_all_five_hooks_and_a_test_listener() {
         "shop",
         &svc.s("service"),
         "deploymentConfig: CodeDeployDefault.ECSLinear10PercentEvery1Minutes\n",
-        &format!("  testListenerArn: {}\n  terminationWaitMinutes: 1\n", svc.s("testListenerArn")),
+        &format!(
+            "  testListenerArn: {}\n  terminationWaitMinutes: 1\n",
+            svc.s("testListenerArn")
+        ),
     ));
     queue_hooks(5, None);
     let run = deploy(
@@ -232,7 +258,10 @@ async fn linear_with_all_five_hooks_and_a_test_listener() {
     let st = &run.status;
     assert_eq!(st["status"], "Succeeded", "{st}");
     assert_eq!(st["application"], "shop");
-    assert_eq!(st["config"], "CodeDeployDefault.ECSLinear10PercentEvery1Minutes");
+    assert_eq!(
+        st["config"],
+        "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
+    );
     assert_all_events(st, "Succeeded");
     assert_eq!(st["traffic"], json!({ svc.s("greenTargetGroupArn"): 100 }));
     let id = st["deploymentId"].as_str().unwrap();
@@ -241,10 +270,20 @@ async fn linear_with_all_five_hooks_and_a_test_listener() {
     let test = forwards(&svc.s("testListenerArn")).await;
     assert_eq!(test, vec![(svc.s("greenTargetGroupArn"), 100)]);
     let log = app().await.cutover.store.log(id).await.unwrap();
-    let confirmed = log.iter().filter(|l| l.message.contains("confirmed")).count();
-    assert_eq!(confirmed, 10, "ten weights, each read back from the listener");
+    let confirmed = log
+        .iter()
+        .filter(|l| l.message.contains("confirmed"))
+        .count();
+    assert_eq!(
+        confirmed, 10,
+        "ten weights, each read back from the listener"
+    );
     // Progress was shown with the steps.
-    assert!(run.stderr.contains("AllowTraffic step 1/10"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("AllowTraffic step 1/10"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]
@@ -279,11 +318,22 @@ async fn canary_with_a_ready_wait_released_by_continue() {
         vec![(svc.s("greenTargetGroupArn"), 100)]
     );
     assert_eq!(task_sets(&svc).await.len(), 2);
-    let cont = finish(cutover(&["continue", &id, "--output", "json"]).output().unwrap());
+    let cont = finish(
+        cutover(&["continue", &id, "--output", "json"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(cont.code, 0, "{}", cont.stderr);
     // Then the termination wait (60 min / 60 = 1 min): `continue` ends it at once.
-    wait_status(&id, "termination wait", |s| s["phase"]["phase"] == "terminating").await;
-    let cont = finish(cutover(&["continue", &id, "--output", "json"]).output().unwrap());
+    wait_status(&id, "termination wait", |s| {
+        s["phase"]["phase"] == "terminating"
+    })
+    .await;
+    let cont = finish(
+        cutover(&["continue", &id, "--output", "json"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(cont.code, 0, "{}", cont.stderr);
     let run = finish(child.wait_with_output().unwrap());
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -306,7 +356,10 @@ async fn all_at_once_with_hooks_then_status_shows_target_groups_and_task_sets() 
         "shop",
         &svc.s("service"),
         "",
-        &format!("  testListenerArn: {}\n  terminationWaitMinutes: 0\n", svc.s("testListenerArn")),
+        &format!(
+            "  testListenerArn: {}\n  terminationWaitMinutes: 0\n",
+            svc.s("testListenerArn")
+        ),
     ));
     queue_hooks(5, None);
     let run = deploy(&svc.appspec(3, &as_refs(&hooks)), &["--group", &key]);
@@ -314,10 +367,18 @@ async fn all_at_once_with_hooks_then_status_shows_target_groups_and_task_sets() 
     assert_eq!(run.status["config"], "CodeDeployDefault.ECSAllAtOnce");
     let id = run.status["deploymentId"].as_str().unwrap();
     assert_replaced(&svc, id, 3).await;
-    let st = finish(cutover(&["status", id, "--output", "json"]).output().unwrap()).status;
+    let st = finish(
+        cutover(&["status", id, "--output", "json"])
+            .output()
+            .unwrap(),
+    )
+    .status;
     let sets = st["taskSets"].as_array().unwrap();
     assert!(sets.iter().any(|t| t["externalId"] == id), "{st}");
-    assert_eq!(st["target"]["replacementTargetGroupArn"], svc.s("greenTargetGroupArn"));
+    assert_eq!(
+        st["target"]["replacementTargetGroupArn"],
+        svc.s("greenTargetGroupArn")
+    );
 }
 
 #[tokio::test]
@@ -334,16 +395,29 @@ async fn an_alarm_during_the_shift_restores_the_listeners_and_the_original() {
     ));
     let (child, id) = deploy_background(
         &svc.appspec(2, &[]),
-        &["--group", &key, "--time-scale", "60", "--alarm-poll-seconds", "1"],
+        &[
+            "--group",
+            &key,
+            "--time-scale",
+            "60",
+            "--alarm-poll-seconds",
+            "1",
+        ],
     );
     wait_status(&id, "traffic on green", |s| {
-        s["traffic"][svc.s("greenTargetGroupArn")].as_u64().unwrap_or(0) >= 10
+        s["traffic"][svc.s("greenTargetGroupArn")]
+            .as_u64()
+            .unwrap_or(0)
+            >= 10
     })
     .await;
     let fired = Instant::now();
     seed(&["alarm", "--name", &alarm, "--state", "ALARM"]);
     let run = finish(child.wait_with_output().unwrap());
-    println!("alarm to listener restored (CLI loop, 1 s poll): {:?}", fired.elapsed());
+    println!(
+        "alarm to listener restored (CLI loop, 1 s poll): {:?}",
+        fired.elapsed()
+    );
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_eq!(run.status["status"], "Failed");
     assert_eq!(run.status["rolledBack"], true);
@@ -365,7 +439,10 @@ async fn a_failed_after_allow_test_traffic_hook_rolls_back_before_production_mov
     ));
     // BeforeInstall and AfterInstall succeed; AfterAllowTestTraffic fails.
     queue_hooks(3, Some(2));
-    let run = deploy(&svc.appspec(2, &as_refs(&hooks)), &["--group", &key, "--time-scale", "120"]);
+    let run = deploy(
+        &svc.appspec(2, &as_refs(&hooks)),
+        &["--group", &key, "--time-scale", "120"],
+    );
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let st = &run.status;
     assert_eq!(st["status"], "Failed");
@@ -376,7 +453,12 @@ async fn a_failed_after_allow_test_traffic_hook_rolls_back_before_production_mov
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["name"].as_str().unwrap().to_string(), e["status"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert!(events.contains(&("AllowTestTraffic".into(), "Succeeded".into())));
     assert!(events.contains(&("AfterAllowTestTraffic".into(), "Failed".into())));
@@ -407,7 +489,11 @@ async fn a_replacement_that_never_becomes_steady_never_gets_traffic() {
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.status["status"], "Failed");
     assert_eq!(run.status["error"]["code"], "REPLACEMENT_NOT_STEADY");
-    assert!(run.stderr.contains("STABILIZING"), "progress shows the task set: {}", run.stderr);
+    assert!(
+        run.stderr.contains("STABILIZING"),
+        "progress shows the task set: {}",
+        run.stderr
+    );
     assert_untouched(&svc).await;
 }
 
@@ -421,7 +507,11 @@ async fn bad_groups_and_appspecs_are_refused_and_change_nothing() {
     let green = svc.s("greenTargetGroupArn");
     let group_cases: Vec<(&str, String, &str)> = vec![
         ("malformed YAML", "application: [\n".into(), "YAML"),
-        ("missing ecs block", format!("application: {app_name}\nname: g1\ncomputePlatform: ECS\n"), "ecs"),
+        (
+            "missing ecs block",
+            format!("application: {app_name}\nname: g1\ncomputePlatform: ECS\n"),
+            "ecs",
+        ),
         (
             "the same target group twice",
             good("g2").replace(&format!("[{blue}, {green}]"), &format!("[{blue}, {blue}]")),
@@ -429,7 +519,12 @@ async fn bad_groups_and_appspecs_are_refused_and_change_nothing() {
         ),
         (
             "a Lambda config in an ECS group",
-            svc.group(&app_name, "g3", "deploymentConfig: CodeDeployDefault.LambdaAllAtOnce\n", ""),
+            svc.group(
+                &app_name,
+                "g3",
+                "deploymentConfig: CodeDeployDefault.LambdaAllAtOnce\n",
+                "",
+            ),
             "deploymentConfig",
         ),
         (
@@ -470,11 +565,24 @@ async fn bad_groups_and_appspecs_are_refused_and_change_nothing() {
     for (what, text, expect) in &group_cases {
         let run = put_group(text);
         assert_eq!(run.code, 2, "{what}: exit {}\n{}", run.code, run.stderr);
-        assert!(run.stderr.contains(expect), "{what}: {:?} not in {}", expect, run.stderr);
-        assert!(run.status["error"]["code"].is_string(), "{what}: {}", run.status);
+        assert!(
+            run.stderr.contains(expect),
+            "{what}: {:?} not in {}",
+            expect,
+            run.stderr
+        );
+        assert!(
+            run.status["error"]["code"].is_string(),
+            "{what}: {}",
+            run.status
+        );
     }
     let groups = finish(cutover(&["groups", "--output", "json"]).output().unwrap());
-    let stored: Vec<&Value> = groups.status.as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let stored: Vec<&Value> = groups
+        .status
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     assert!(
         !stored.iter().any(|g| g["application"] == app_name.as_str()),
         "no refused group was stored: {}",
@@ -489,8 +597,18 @@ async fn bad_groups_and_appspecs_are_refused_and_change_nothing() {
     let spec = svc.appspec(2, &[]);
     let fn_key = format!("{app_name}/fn");
     let deploy_cases: Vec<(&str, String, Vec<&str>, &str)> = vec![
-        ("unknown group", spec.clone(), vec!["--group", "nope/none"], "does not exist"),
-        ("malformed group key", spec.clone(), vec!["--group", "no-slash"], "APPLICATION/NAME"),
+        (
+            "unknown group",
+            spec.clone(),
+            vec!["--group", "nope/none"],
+            "does not exist",
+        ),
+        (
+            "malformed group key",
+            spec.clone(),
+            vec!["--group", "no-slash"],
+            "APPLICATION/NAME",
+        ),
         (
             "a Lambda group for an ECS AppSpec",
             spec.clone(),
@@ -499,7 +617,10 @@ async fn bad_groups_and_appspecs_are_refused_and_change_nothing() {
         ),
         (
             "a task definition that does not exist",
-            spec.replace(&svc.task_definition(2), &format!("{}:99", svc.s("taskDefinitionFamily"))),
+            spec.replace(
+                &svc.task_definition(2),
+                &format!("{}:99", svc.s("taskDefinitionFamily")),
+            ),
             vec!["--group", &key],
             "TaskDefinition",
         ),
@@ -518,7 +639,12 @@ async fn bad_groups_and_appspecs_are_refused_and_change_nothing() {
         (
             "a Lambda config for ECS",
             spec.clone(),
-            vec!["--group", &key, "--config", "CodeDeployDefault.LambdaAllAtOnce"],
+            vec![
+                "--group",
+                &key,
+                "--config",
+                "CodeDeployDefault.LambdaAllAtOnce",
+            ],
             "--config",
         ),
         (
@@ -543,7 +669,12 @@ async fn bad_groups_and_appspecs_are_refused_and_change_nothing() {
     for (what, text, extra, expect) in &deploy_cases {
         let run = deploy(text, extra);
         assert_eq!(run.code, 2, "{what}: exit {}\n{}", run.code, run.stderr);
-        assert!(run.stderr.contains(expect), "{what}: {:?} not in {}", expect, run.stderr);
+        assert!(
+            run.stderr.contains(expect),
+            "{what}: {:?} not in {}",
+            expect,
+            run.stderr
+        );
     }
     assert_untouched(&svc).await;
     let list = app().await.cutover.store.list(false).await.unwrap();
@@ -551,7 +682,7 @@ async fn bad_groups_and_appspecs_are_refused_and_change_nothing() {
         !list.iter().any(|d| d.application == app_name),
         "no deployment was recorded"
     );
-    // And the same group still deploys.
-    let run = deploy(&spec, &["--group", &key]);
+    // And the same group still deploys (the default five-minute termination wait, scaled).
+    let run = deploy(&spec, &["--group", &key, "--time-scale", "600"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }

@@ -7,6 +7,14 @@ use cutover_core::config::DeploymentConfig;
 use cutover_core::model::{last_segment, Deployment, Phase};
 use serde_json::json;
 
+/// A short name for a version, a target group or a task definition ARN.
+pub(crate) fn short(arn: &str) -> &str {
+    match arn.split_once(":targetgroup/") {
+        Some((_, rest)) => rest.split('/').next().unwrap_or(rest),
+        None => last_segment(arn),
+    }
+}
+
 pub(crate) fn fmt_secs(s: u64) -> String {
     match s {
         s if s >= 3600 => format!("{}h{:02}m{:02}s", s / 3600, (s % 3600) / 60, s % 60),
@@ -70,7 +78,7 @@ pub(crate) async fn print_status(app: &Cutover, dep: &Deployment) {
     let split: Vec<String> = dep
         .traffic_split()
         .iter()
-        .map(|(v, w)| format!("{w}% on {}", last_segment(v)))
+        .map(|(v, w)| format!("{w}% on {}", short(v)))
         .collect();
     println!("  traffic  {}", split.join(", "));
     for ts in &dep.task_sets {
@@ -115,7 +123,7 @@ pub(crate) fn progress_line(dep: &Deployment, started: u64) -> String {
         .traffic_split()
         .iter()
         .map(|(v, w)| match dep.target.ecs() {
-            Some(_) => format!("{w}% {}", last_segment(v)),
+            Some(_) => format!("{w}% {}", short(v)),
             None => format!("{w}% v{v}"),
         })
         .collect();

@@ -131,4 +131,3 @@ pub async fn app() -> App {
         driver: None,
     }
 }
-

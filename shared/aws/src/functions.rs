@@ -243,7 +243,12 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
         }
         ControlInput::Continue { deployment_id } => {
             check_id(&deployment_id)?;
-            Ok(app.cutover.proceed(&deployment_id).await?.deployment.summary())
+            Ok(app
+                .cutover
+                .proceed(&deployment_id)
+                .await?
+                .deployment
+                .summary())
         }
         ControlInput::Status { deployment_id } => {
             check_id(&deployment_id)?;

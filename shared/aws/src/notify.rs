@@ -45,16 +45,36 @@ impl Notifier {
         self.topic_arn.as_deref()
     }
 
-    /// Publishes one notification.
+    /// Publishes one notification to Cutover's topic and to the deployment group's own
+    /// topic, if it has one (each once). Every topic is tried; the first error is returned.
     pub async fn publish(
         &self,
         kind: NotificationKind,
         dep: &Deployment,
         region: &str,
     ) -> Result<()> {
-        let Some(topic) = &self.topic_arn else {
-            return Ok(());
-        };
+        let mut topics: Vec<&str> = self.topic_arn.iter().map(String::as_str).collect();
+        if let Some(own) = dep.topic_arn.as_deref() {
+            if !topics.contains(&own) {
+                topics.push(own);
+            }
+        }
+        let mut first_error = None;
+        for topic in topics {
+            if let Err(e) = self.publish_to(topic, kind, dep, region).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn publish_to(
+        &self,
+        topic: &str,
+        kind: NotificationKind,
+        dep: &Deployment,
+        region: &str,
+    ) -> Result<()> {
         let body = message(kind, dep, region).to_string();
         let attr = |v: &str| {
             MessageAttributeValue::builder()

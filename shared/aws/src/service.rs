@@ -18,8 +18,8 @@ use cutover_core::config::{ComputePlatform, DeploymentConfig};
 use cutover_core::engine::{self, Action};
 use cutover_core::group::DeploymentGroup;
 use cutover_core::model::{
-    AlarmState, Deployment, DeploymentOptions, HookReport, LambdaTarget,
-    Observation, Phase, StopRequest, Target,
+    AlarmState, Deployment, DeploymentOptions, HookReport, LambdaTarget, Observation, Phase,
+    StopRequest, Target,
 };
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
