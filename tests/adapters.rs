@@ -363,6 +363,21 @@ async fn notifications_reach_the_topic() {
         .publish(NotificationKind::DeploymentStart, &dep, REGION)
         .await
         .unwrap();
+    // A deployment group's own topic is notified even without Cutover's.
+    dep.topic_arn = Some(arn.clone());
+    Notifier::new(sns.clone(), None)
+        .publish(NotificationKind::DeploymentStop, &dep, REGION)
+        .await
+        .unwrap();
+    let mut delivered = false;
+    while let Ok(body) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        if body.contains("DeploymentStop") {
+            delivered = true;
+            break;
+        }
+    }
+    assert!(delivered, "the group's topic got DeploymentStop");
+    dep.topic_arn = None;
     // A topic that does not exist is an error, not silence.
     let bad = Notifier::new(sns, Some(format!("{arn}-missing")));
     assert!(bad

@@ -284,6 +284,9 @@ mod tests {
     #[test]
     fn fixtures_parse_into_the_function_inputs() {
         let start: StartRequest = round_trip(include_str!("../../../events/start.json"));
+        let ecs: StartRequest = round_trip(include_str!("../../../events/start-ecs.json"));
+        assert_eq!(ecs.group.as_deref(), Some("shop/web-prod"));
+        assert!(cutover_core::appspec::AppSpec::parse(&ecs.appspec).is_ok());
         assert_eq!(
             start.config.as_deref(),
             Some("CodeDeployDefault.LambdaCanary10Percent5Minutes")

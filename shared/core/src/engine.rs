@@ -424,7 +424,7 @@ impl Ctx {
             "AllowTraffic: step {}/{}: setting {weight}% on {}",
             step + 1,
             schedule.len(),
-            self.d.target.target_label()
+            self.d.target.side(true)
         ));
     }
 
@@ -474,7 +474,7 @@ impl Ctx {
             self.push_rollback();
             self.log.push(format!(
                 "rolling back: all traffic to {}",
-                self.d.target.current_label()
+                self.d.target.side(false)
             ));
         } else {
             self.d.phase = Phase::Done;
@@ -690,7 +690,7 @@ fn step(c: &mut Ctx, obs: &Observation) {
                         "step {}/{}: {weight}% on {} confirmed",
                         step + 1,
                         schedule.len(),
-                        c.d.target.target_label()
+                        c.d.target.side(true)
                     );
                     c.log.push(format!("AllowTraffic: {detail}"));
                     c.set_detail(LifecycleEvent::AllowTraffic, detail);
@@ -710,7 +710,7 @@ fn step(c: &mut Ctx, obs: &Observation) {
                 Seen::Differs => {
                     let msg = format!(
                         "production traffic did not show {weight}% on {} after {attempts} attempts",
-                        c.d.target.target_label()
+                        c.d.target.side(true)
                     );
                     c.fail(
                         DeploymentStatus::Failed,
@@ -939,7 +939,7 @@ fn rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
                 .push(Action::Notify(NotificationKind::DeploymentRollback));
             c.log.push(format!(
                 "rolled back: all traffic on {}",
-                c.d.target.current_label()
+                c.d.target.side(false)
             ));
         }
         (None, false) => {
@@ -961,7 +961,7 @@ fn baking_step(c: &mut Ctx, step: usize, until: Millis) {
     if step + 1 < schedule.len() {
         c.begin_shift(step + 1);
     } else {
-        let detail = format!("100% on {}", c.d.target.target_label());
+        let detail = format!("100% on {}", c.d.target.side(true));
         c.set_event(
             LifecycleEvent::AllowTraffic,
             EventStatus::Succeeded,

@@ -275,6 +275,24 @@ impl Target {
         }
     }
 
+    /// One side for people: `version 2`, or `target group web-green`.
+    pub fn side(&self, replacement: bool) -> String {
+        let label = if replacement {
+            self.target_label()
+        } else {
+            self.current_label()
+        };
+        match self {
+            Target::Lambda(_) => format!("version {label}"),
+            Target::Ecs(_) => {
+                let name = label
+                    .split_once(":targetgroup/")
+                    .map_or(label, |(_, rest)| rest.split('/').next().unwrap_or(rest));
+                format!("target group {name}")
+            }
+        }
+    }
+
     /// Short name: `function:alias` or `cluster/service`.
     pub fn name(&self) -> String {
         match self {
