@@ -318,6 +318,14 @@ async fn canary_with_a_ready_wait_released_by_continue() {
         vec![(svc.s("greenTargetGroupArn"), 100)]
     );
     assert_eq!(task_sets(&svc).await.len(), 2);
+    // One deployment at a time per service.
+    let second = deploy(&svc.appspec(3, &[]), &["--group", &key]);
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&id),
+        "names the active one: {}",
+        second.stderr
+    );
     let cont = finish(
         cutover(&["continue", &id, "--output", "json"])
             .output()

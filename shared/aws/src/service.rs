@@ -285,13 +285,14 @@ impl Cutover {
                 Target::Ecs(Box::new(self.ecs.resolve(ecs, resource).await?))
             }
         };
-        if let Some(active) = self.store.active_on(&target.lock_key()).await? {
-            return Err(Error::InProgress {
-                active,
-                target: target.name(),
-            });
-        }
         if let Target::Lambda(t) = &target {
+            // (ECS checked its lock before the pre-flight above.)
+            if let Some(active) = self.store.active_on(&target.lock_key()).await? {
+                return Err(Error::InProgress {
+                    active,
+                    target: target.name(),
+                });
+            }
             self.lambda.preflight(t).await?;
         }
         for (i, h) in spec.hooks.iter().enumerate() {

@@ -845,7 +845,11 @@ fn installing_step(c: &mut Ctx, obs: &Observation, since: Millis, attempts: u32)
 fn cleaning_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
     let Some(sets) = &obs.task_sets else { return };
     let Some(t) = c.ecs().cloned() else { return };
-    let original_gone = !sets.iter().any(|s| s.arn == t.original_task_set);
+    // ECS keeps a deleted task set DRAINING while its targets deregister: the deletion
+    // was accepted, there is nothing more to wait for.
+    let original_gone = !sets
+        .iter()
+        .any(|s| s.arn == t.original_task_set && s.status != "DRAINING");
     let primary = sets
         .iter()
         .any(|s| s.external_id.as_deref() == Some(c.d.id.as_str()) && s.status == "PRIMARY");
@@ -910,7 +914,7 @@ fn rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
         }
         if sets
             .iter()
-            .any(|s| s.external_id.as_deref() == Some(c.d.id.as_str()))
+            .any(|s| s.external_id.as_deref() == Some(c.d.id.as_str()) && s.status != "DRAINING")
         {
             ecs_restored = false;
         }

@@ -460,3 +460,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_draining_original_counts_as_deleted() {
+    let dep = deployment(
+        "CodeDeployDefault.ECSAllAtOnce",
+        target(false, None),
+        DeploymentOptions::default(),
+    );
+    let mut dep = dep;
+    let mut w = world();
+    w.ecs.proceed_at = Some(T0);
+    while !matches!(dep.phase, Phase::Cleaning { .. }) {
+        dep = w.run(dep, w.ticks + 1);
+    }
+    // ECS answers the deletion with the task set DRAINING, still listed.
+    let mut sets = w.ecs.views(&dep, w.now);
+    sets.push(crate::model::TaskSetView {
+        arn: ORIGINAL.into(),
+        external_id: None,
+        status: "DRAINING".into(),
+        stability: "STABILIZING".into(),
+        task_definition: "web:1".into(),
+        desired: 0,
+        running: 2,
+    });
+    let obs = Observation {
+        task_sets: Some(sets),
+        ..Default::default()
+    };
+    let d = decide(&dep, &obs, w.now);
+    assert_eq!(d.next.status, DeploymentStatus::Succeeded);
+}

@@ -84,7 +84,7 @@ impl EcsWorld {
         }
     }
 
-    fn views(&mut self, dep: &Deployment, now: Millis) -> Vec<TaskSetView> {
+    pub(crate) fn views(&mut self, dep: &Deployment, now: Millis) -> Vec<TaskSetView> {
         self.ensure_original(dep);
         let steady_after = self.steady_after;
         for (ts, created) in &mut self.task_sets {
