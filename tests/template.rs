@@ -1,0 +1,224 @@
+//! Checks `template.yaml` against the workspace: every function crate has a function
+//! resource that builds its binary, every function resource builds a binary that exists,
+//! and the functions that run the tick are granted every action the tick's adapters call —
+//! and nothing outside a listed set.
+
+use cutover_tests::repo;
+use serde_yaml_ng::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo().join("template.yaml")).expect("template.yaml");
+    serde_yaml_ng::from_str(&text).expect("template.yaml parses")
+}
+
+/// `[[bin]]` name of every crate under `functions/`, by directory.
+fn function_binaries() -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(repo().join("functions")).unwrap() {
+        let dir = entry.unwrap().path();
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let bin = manifest
+            .split("[[bin]]")
+            .nth(1)
+            .and_then(|b| b.lines().find(|l| l.trim_start().starts_with("name")))
+            .and_then(|l| l.split('"').nth(1))
+            .unwrap_or_else(|| panic!("{} has no [[bin]] name", dir.display()))
+            .to_string();
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        out.insert(format!("functions/{name}"), bin);
+    }
+    out
+}
+
+fn functions(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(k, r)| (k.as_str().unwrap().to_string(), r))
+        .collect()
+}
+
+/// What SAM's policy templates used here expand to.
+fn policy_template(name: &str) -> Vec<&'static str> {
+    match name {
+        "DynamoDBCrudPolicy" => vec![
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:PutItem",
+            "dynamodb:Scan",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:DescribeTable",
+            "dynamodb:ConditionCheckItem",
+        ],
+        "SNSPublishMessagePolicy" => vec!["sns:Publish"],
+        "LambdaInvokePolicy" => vec!["lambda:InvokeFunction"],
+        other => panic!("policy template {other} is not known to this test: add its actions"),
+    }
+}
+
+fn statement_actions(statements: &Value, out: &mut BTreeSet<String>) {
+    for st in statements.as_sequence().into_iter().flatten() {
+        if st["Effect"] != "Allow" {
+            continue;
+        }
+        match &st["Action"] {
+            Value::String(a) => {
+                out.insert(a.clone());
+            }
+            Value::Sequence(list) => {
+                out.extend(list.iter().filter_map(|a| a.as_str().map(String::from)));
+            }
+            other => panic!("unexpected Action {other:?}"),
+        }
+    }
+}
+
+/// Every action a function resource is allowed, with managed policies of the template
+/// (`!Ref`) and SAM policy templates resolved.
+fn granted(t: &Value, function: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for p in function["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        match p {
+            Value::Tagged(tagged) if tagged.tag == "!Ref" => {
+                let name = tagged.value.as_str().unwrap();
+                let doc = &t["Resources"][name]["Properties"]["PolicyDocument"];
+                assert!(
+                    !doc.is_null(),
+                    "policy {name} is not a managed policy of the template"
+                );
+                statement_actions(&doc["Statement"], &mut out);
+            }
+            Value::Mapping(m) => {
+                for (k, v) in m {
+                    let k = k.as_str().unwrap();
+                    if k == "Statement" {
+                        statement_actions(v, &mut out);
+                    } else {
+                        out.extend(policy_template(k).into_iter().map(String::from));
+                    }
+                }
+            }
+            other => panic!("unexpected policy entry {other:?}"),
+        }
+    }
+    out
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The calls a tick can make (Lambda and ECS deployments, hooks, alarms, notifications):
+/// `tests/calls.rs` counts them on real deployments.
+const TICK: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "lambda:GetAlias",
+    "lambda:UpdateAlias",
+    "lambda:InvokeFunction",
+    "cloudwatch:DescribeAlarms",
+    "sns:Publish",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:ModifyListener",
+    "ecs:DescribeTaskSets",
+    "ecs:CreateTaskSet",
+    "ecs:UpdateServicePrimaryTaskSet",
+    "ecs:DeleteTaskSet",
+    "iam:PassRole",
+];
+
+/// What `start` calls: the pre-flight of both platforms, the record, the driver.
+const START: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "lambda:GetAlias",
+    "lambda:ListVersionsByFunction",
+    "lambda:GetFunctionConfiguration",
+    "cloudwatch:DescribeAlarms",
+    "ecs:DescribeServices",
+    "ecs:DescribeTaskSets",
+    "ecs:DescribeTaskDefinition",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "states:StartExecution",
+];
+
+/// Granted by SAM's table policy template beyond what the code calls.
+const TABLE_EXTRAS: &[&str] = &[
+    "dynamodb:Scan",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:UpdateItem",
+];
+
+#[test]
+fn every_function_crate_has_a_resource_and_every_resource_a_crate() {
+    let t = template();
+    let crates = function_binaries();
+    let mut seen = BTreeMap::new();
+    for (name, f) in functions(&t) {
+        let uri = f["Properties"]["CodeUri"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: CodeUri"));
+        let bin = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: Metadata.BuildProperties.Binary"));
+        assert_eq!(
+            crates.get(uri).map(String::as_str),
+            Some(bin),
+            "{name}: CodeUri {uri} does not build binary {bin}"
+        );
+        assert!(
+            repo().join(uri).join("src/main.rs").exists(),
+            "{name}: {uri}/src/main.rs is missing"
+        );
+        seen.insert(uri.to_string(), name);
+    }
+    for (dir, bin) in &crates {
+        assert!(
+            seen.contains_key(dir),
+            "{dir} (binary {bin}) has no function resource"
+        );
+    }
+    // The global handler is the custom runtime's bootstrap that cargo-lambda builds.
+    assert_eq!(t["Globals"]["Function"]["Handler"], "bootstrap");
+    assert_eq!(t["Globals"]["Function"]["Runtime"], "provided.al2023");
+}
+
+#[test]
+fn tick_and_start_permissions_cover_their_calls_and_no_more() {
+    let t = template();
+    let tick = set(TICK);
+    let start = set(START);
+    let extras = set(TABLE_EXTRAS);
+    for (name, f) in functions(&t) {
+        let bin = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let needed = if bin == "start" { &start } else { &tick };
+        let got = granted(&t, f);
+        let missing: Vec<_> = needed.difference(&got).collect();
+        assert!(missing.is_empty(), "{name} is not granted {missing:?}");
+        let allowed: BTreeSet<String> = needed.union(&extras).cloned().collect();
+        let more: Vec<_> = got.difference(&allowed).collect();
+        assert!(
+            more.is_empty(),
+            "{name} is granted more than it calls: {more:?}"
+        );
+    }
+}
