@@ -694,3 +694,47 @@ async fn bad_groups_and_appspecs_are_refused_and_change_nothing() {
     let run = deploy(&spec, &["--group", &key, "--time-scale", "600"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn a_task_set_left_behind_blocks_the_next_deployment() {
+    let svc = Service::new("str", &[]);
+    let key = format!("shop/{}", svc.s("service"));
+    put_group_ok(&svc.group("shop", &svc.s("service"), "", ""));
+    // What a deployment stopped without rollback leaves: a second task set on green.
+    let stray = ecs()
+        .await
+        .create_task_set()
+        .cluster(svc.s("cluster"))
+        .service(svc.s("service"))
+        .task_definition(svc.task_definition(3))
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .load_balancers(
+            aws_sdk_ecs::types::LoadBalancer::builder()
+                .target_group_arn(svc.s("greenTargetGroupArn"))
+                .container_name("web")
+                .container_port(80)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = stray
+        .task_set()
+        .unwrap()
+        .task_set_arn()
+        .unwrap()
+        .to_string();
+    let run = deploy(&svc.appspec(2, &[]), &["--group", &key]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&arn),
+        "names the task set: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("delete-task-set"), "{}", run.stderr);
+    assert_eq!(
+        task_sets(&svc).await.len(),
+        2,
+        "nothing was deleted or created"
+    );
+}

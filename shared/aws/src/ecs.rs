@@ -670,6 +670,27 @@ impl EcsRouter {
             ));
         }
 
+        // Any other live task set would share a target group with the next replacement
+        // (a deployment stopped without rollback, or a failed cleanup leaves one).
+        if let Some(stray) = task_sets
+            .iter()
+            .find(|ts| !matches!(ts.status(), Some("PRIMARY") | Some("DRAINING")))
+        {
+            let arn = stray.task_set_arn().unwrap_or_default();
+            let tgs: Vec<&str> = stray
+                .load_balancers()
+                .iter()
+                .filter_map(|l| l.target_group_arn())
+                .collect();
+            return Err(Error::refused(
+                "StrayTaskSet",
+                format!(
+                    "ecs.service: service {service_name} has another task set besides the primary one: {arn} ({}, target group {}), left by a deployment that ended without rollback or is still running; if none is running (`cutover list --active`), delete it (aws ecs delete-task-set --cluster {cluster} --service {service_name} --task-set {arn}) and deploy again",
+                    stray.status().unwrap_or("?"),
+                    if tgs.is_empty() { "none".to_string() } else { tgs.join(", ") }
+                ),
+            ));
+        }
         let primary = primary.clone();
         Ok(GroupResources {
             service,

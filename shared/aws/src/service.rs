@@ -383,10 +383,10 @@ impl Cutover {
             obs.alarms = Some(self.alarms.read(&dep.options.alarms).await?);
         }
         // A stop, a report or a firing alarm decides without the hook: do not wait for it.
-        let firing = obs.alarms.as_ref().is_some_and(|a| {
-            a.iter()
-                .any(|a| a.state != AlarmState::Ok && a.state != AlarmState::InsufficientData)
-        });
+        let firing = obs
+            .alarms
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|a| engine::alarm_stops(dep, a)));
         if let Some(call) = &need.invoke_hook {
             if obs.hook_report.is_none() && obs.stop.is_none() && !firing {
                 obs.hook_response = Some(
@@ -491,8 +491,15 @@ impl Cutover {
             Err(Error::Conflict(_)) => return Ok(Once::Lost),
             Err(e) => return Err(e),
         };
+        // Every action is tried even when one fails (each is absolute, and the next tick
+        // reads back what did not take), and the notifications of a saved decision go out
+        // either way; the first error is returned afterwards.
+        let mut first_error = None;
         for action in &decision.actions {
-            self.apply(&saved, action).await?;
+            if let Err(e) = self.apply(&saved, action).await {
+                tracing::warn!(deployment = %saved.id, ?action, error = %e, "action failed");
+                first_error.get_or_insert(e);
+            }
         }
         for action in &decision.actions {
             if let Action::Notify(kind) = action {
@@ -501,7 +508,10 @@ impl Cutover {
                 }
             }
         }
-        Ok(Once::Saved(saved, decision.wake_after))
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(Once::Saved(saved, decision.wake_after)),
+        }
     }
 
     /// Performs one traffic or task-set action of a saved decision (notifications are sent

@@ -195,8 +195,13 @@ pub fn needs(dep: &Deployment, now: Millis) -> Needs {
             ..Needs::default()
         },
         Phase::Shifting { .. } | Phase::TestRouting { .. } => traffic,
-        Phase::Baking { .. } | Phase::Ready { .. } | Phase::Terminating { .. } => Needs {
+        Phase::Baking { .. } | Phase::Ready { .. } => Needs {
             alarms: watching,
+            ..Needs::default()
+        },
+        Phase::Terminating { .. } => Needs {
+            alarms: watching,
+            task_sets: true,
             ..Needs::default()
         },
         Phase::Installing { .. } => Needs {
@@ -213,6 +218,20 @@ pub fn needs(dep: &Deployment, now: Millis) -> Needs {
             task_sets: ecs,
             ..traffic
         },
+    }
+}
+
+/// Whether an alarm as read stops the deployment: missing, or in ALARM — with
+/// `ignore_firing_alarms`, only after a transition at or after the deployment was
+/// recorded (when the start refused or accepted the alarms as they were).
+pub fn alarm_stops(dep: &Deployment, alarm: &crate::model::AlarmView) -> bool {
+    match alarm.state {
+        AlarmState::Missing => true,
+        AlarmState::Alarm => {
+            let fresh = alarm.updated_at.is_none_or(|t| t >= dep.created_at);
+            !dep.options.ignore_firing_alarms || fresh
+        }
+        AlarmState::Ok | AlarmState::InsufficientData => false,
     }
 }
 
@@ -634,9 +653,6 @@ fn step(c: &mut Ctx, obs: &Observation) {
     // Alarms first: a firing alarm stops the deployment wherever it is.
     if watching_alarms(&c.d) {
         if let Some(alarms) = &obs.alarms {
-            // "New" means a transition at or after the deployment was recorded, when the
-            // start refused or accepted the alarms as they were.
-            let started = c.d.created_at;
             for a in alarms {
                 match a.state {
                     AlarmState::Missing => {
@@ -650,8 +666,7 @@ fn step(c: &mut Ctx, obs: &Observation) {
                         return;
                     }
                     AlarmState::Alarm => {
-                        let fresh = a.updated_at.is_none_or(|t| t >= started);
-                        if !c.d.options.ignore_firing_alarms || fresh {
+                        if alarm_stops(&c.d, a) {
                             let msg = format!("alarm {} is in ALARM", a.name);
                             let rollback = c.d.options.rollback_on_alarm;
                             c.fail(
@@ -769,17 +784,7 @@ fn step(c: &mut Ctx, obs: &Observation) {
                 c.fail(DeploymentStatus::Failed, ErrorCode::Timeout, msg, auto);
             }
         }
-        Phase::Terminating { until } => {
-            if obs.proceed || now >= until {
-                c.d.phase = Phase::Cleaning { attempts: 1 };
-                c.actions.push(Action::DeleteTaskSet { replacement: false });
-                c.log.push(if obs.proceed {
-                    "termination wait ended on request: deleting the original task set".into()
-                } else {
-                    "termination wait over: deleting the original task set".into()
-                });
-            }
-        }
+        Phase::Terminating { until } => terminating_step(c, obs, until),
         Phase::Cleaning { attempts } => cleaning_step(c, obs, attempts),
         Phase::RollingBack { attempts } => rolling_back_step(c, obs, attempts),
     }
@@ -842,6 +847,40 @@ fn installing_step(c: &mut Ctx, obs: &Observation, since: Millis, attempts: u32)
     }
 }
 
+fn terminating_step(c: &mut Ctx, obs: &Observation, until: Millis) {
+    let Some(sets) = &obs.task_sets else { return };
+    let now = c.now;
+    let Some(repl) = sets
+        .iter()
+        .find(|s| s.external_id.as_deref() == Some(c.d.id.as_str()) && s.status != "DRAINING")
+    else {
+        // The original still exists: put everything back on it rather than delete it.
+        let msg = "the replacement task set disappeared during the termination wait".to_string();
+        let auto = c.d.options.auto_rollback;
+        c.fail(
+            DeploymentStatus::Failed,
+            ErrorCode::InternalError,
+            msg,
+            auto,
+        );
+        return;
+    };
+    let primary = repl.status == "PRIMARY";
+    if !primary {
+        // Asked for on entry; a lost or failed call is asked again until it shows.
+        c.actions.push(Action::SetPrimary { replacement: true });
+    }
+    if (obs.proceed || now >= until) && primary {
+        c.d.phase = Phase::Cleaning { attempts: 1 };
+        c.actions.push(Action::DeleteTaskSet { replacement: false });
+        c.log.push(if obs.proceed {
+            "termination wait ended on request: deleting the original task set".into()
+        } else {
+            "termination wait over: deleting the original task set".into()
+        });
+    }
+}
+
 fn cleaning_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
     let Some(sets) = &obs.task_sets else { return };
     let Some(t) = c.ecs().cloned() else { return };
@@ -897,12 +936,16 @@ fn rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
         let Some(sets) = &obs.task_sets else { return };
         if t.test_listener.is_some() {
             match traffic_seen(&c.d, obs, 0, true) {
-                Seen::Matches => {}
-                Seen::Foreign(_, m) => ecs_lost = Some(m),
+                // Someone else's test listener is left as it is; the rest of the rollback
+                // still has to show.
+                Seen::Matches | Seen::Foreign(..) => {}
                 Seen::Differs | Seen::Unread => ecs_restored = false,
             }
         }
-        match sets.iter().find(|s| s.arn == t.original_task_set) {
+        match sets
+            .iter()
+            .find(|s| s.arn == t.original_task_set && s.status != "DRAINING")
+        {
             None => {
                 ecs_lost = Some(format!(
                     "the original task set {} no longer exists",

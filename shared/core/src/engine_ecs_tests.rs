@@ -492,3 +492,35 @@ fn a_draining_original_counts_as_deleted() {
     let d = decide(&dep, &obs, w.now);
     assert_eq!(d.next.status, DeploymentStatus::Succeeded);
 }
+
+#[test]
+fn the_original_is_not_deleted_until_the_replacement_shows_primary() {
+    let mut dep = deployment(
+        "CodeDeployDefault.ECSAllAtOnce",
+        target(false, None),
+        DeploymentOptions::default(),
+    );
+    let mut w = world();
+    while !matches!(dep.phase, Phase::Terminating { .. }) {
+        dep = w.run(dep, w.ticks + 1);
+    }
+    assert!(needs(&dep, w.now).task_sets);
+    // The primary switch was lost: the replacement is still ACTIVE when the wait is over.
+    let mut sets = w.ecs.views(&dep, w.now);
+    for ts in &mut sets {
+        ts.status = if ts.external_id.is_some() {
+            "ACTIVE"
+        } else {
+            "PRIMARY"
+        }
+        .into();
+    }
+    let obs = Observation {
+        task_sets: Some(sets),
+        proceed: true,
+        ..Default::default()
+    };
+    let d = decide(&dep, &obs, w.now + 10 * 60_000);
+    assert_eq!(d.actions, vec![Action::SetPrimary { replacement: true }]);
+    assert!(matches!(d.next.phase, Phase::Terminating { .. }));
+}
