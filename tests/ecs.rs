@@ -45,6 +45,12 @@ impl Service {
         )
     }
 
+    /// Stores the group `shop/<service>` (see [`Service::group`]) and returns its key.
+    fn put_shop_group(&self, top: &str, ecs_extra: &str) -> String {
+        put_group_ok(&self.group("shop", &self.s("service"), top, ecs_extra));
+        format!("shop/{}", self.s("service"))
+    }
+
     /// An ECS AppSpec deploying task definition `revision`, with hooks.
     fn appspec(&self, revision: usize, hooks: &[(&str, &str)]) -> String {
         let mut s = format!(
@@ -239,16 +245,13 @@ async fn linear_with_all_five_hooks_and_a_test_listener() {
     let _g = hook_lock().await;
     let svc = Service::new("lin", &[]);
     let hooks = five_hooks();
-    let key = format!("shop/{}", svc.s("service"));
-    put_group_ok(&svc.group(
-        "shop",
-        &svc.s("service"),
+    let key = svc.put_shop_group(
         "deploymentConfig: CodeDeployDefault.ECSLinear10PercentEvery1Minutes\n",
         &format!(
             "  testListenerArn: {}\n  terminationWaitMinutes: 1\n",
             svc.s("testListenerArn")
         ),
-    ));
+    );
     queue_hooks(5, None);
     let run = deploy(
         &svc.appspec(2, &as_refs(&hooks)),
@@ -291,16 +294,11 @@ async fn canary_with_a_ready_wait_released_by_continue() {
     let _g = hook_lock().await;
     let svc = Service::new("can", &[]);
     let hooks = five_hooks();
-    let key = format!("shop/{}", svc.s("service"));
-    put_group_ok(&svc.group(
-        "shop",
-        &svc.s("service"),
-        "deploymentConfig: CodeDeployDefault.ECSCanary10Percent5Minutes\n",
+    let key = svc.put_shop_group("deploymentConfig: CodeDeployDefault.ECSCanary10Percent5Minutes\n",
         &format!(
             "  testListenerArn: {}\n  readyWait: {{action: stop, waitMinutes: 60}}\n  terminationWaitMinutes: 60\n",
             svc.s("testListenerArn")
-        ),
-    ));
+        ));
     queue_hooks(5, None);
     let (child, id) = deploy_background(
         &svc.appspec(2, &as_refs(&hooks)),
@@ -359,16 +357,13 @@ async fn all_at_once_with_hooks_then_status_shows_target_groups_and_task_sets() 
     let _g = hook_lock().await;
     let svc = Service::new("aao", &[]);
     let hooks = five_hooks();
-    let key = format!("shop/{}", svc.s("service"));
-    put_group_ok(&svc.group(
-        "shop",
-        &svc.s("service"),
+    let key = svc.put_shop_group(
         "",
         &format!(
             "  testListenerArn: {}\n  terminationWaitMinutes: 0\n",
             svc.s("testListenerArn")
         ),
-    ));
+    );
     queue_hooks(5, None);
     let run = deploy(&svc.appspec(3, &as_refs(&hooks)), &["--group", &key]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -394,13 +389,8 @@ async fn an_alarm_during_the_shift_restores_the_listeners_and_the_original() {
     let svc = Service::new("alm", &[]);
     let alarm = unique("web-5xx");
     seed(&["alarm", "--name", &alarm, "--state", "OK"]);
-    let key = format!("shop/{}", svc.s("service"));
-    put_group_ok(&svc.group(
-        "shop",
-        &svc.s("service"),
-        &format!("deploymentConfig: CodeDeployDefault.ECSLinear10PercentEvery3Minutes\nalarms: [{alarm}]\n"),
-        &format!("  testListenerArn: {}\n", svc.s("testListenerArn")),
-    ));
+    let key = svc.put_shop_group(&format!("deploymentConfig: CodeDeployDefault.ECSLinear10PercentEvery3Minutes\nalarms: [{alarm}]\n"),
+        &format!("  testListenerArn: {}\n", svc.s("testListenerArn")));
     let (child, id) = deploy_background(
         &svc.appspec(2, &[]),
         &[
@@ -438,13 +428,10 @@ async fn a_failed_after_allow_test_traffic_hook_rolls_back_before_production_mov
     let _g = hook_lock().await;
     let svc = Service::new("hkf", &[]);
     let hooks = five_hooks();
-    let key = format!("shop/{}", svc.s("service"));
-    put_group_ok(&svc.group(
-        "shop",
-        &svc.s("service"),
+    let key = svc.put_shop_group(
         "deploymentConfig: CodeDeployDefault.ECSLinear10PercentEvery1Minutes\n",
         &format!("  testListenerArn: {}\n", svc.s("testListenerArn")),
-    ));
+    );
     // BeforeInstall and AfterInstall succeed; AfterAllowTestTraffic fails.
     queue_hooks(3, Some(2));
     let run = deploy(
@@ -483,13 +470,10 @@ async fn a_failed_after_allow_test_traffic_hook_rolls_back_before_production_mov
 #[tokio::test]
 async fn a_replacement_that_never_becomes_steady_never_gets_traffic() {
     let svc = Service::new("uns", &["--unstable-revision", "2"]);
-    let key = format!("shop/{}", svc.s("service"));
-    put_group_ok(&svc.group(
-        "shop",
-        &svc.s("service"),
+    let key = svc.put_shop_group(
         "",
         &format!("  testListenerArn: {}\n", svc.s("testListenerArn")),
-    ));
+    );
     let run = deploy(
         &svc.appspec(2, &[]),
         &["--group", &key, "--install-timeout-seconds", "4"],
@@ -698,8 +682,7 @@ async fn bad_groups_and_appspecs_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn a_task_set_left_behind_blocks_the_next_deployment() {
     let svc = Service::new("str", &[]);
-    let key = format!("shop/{}", svc.s("service"));
-    put_group_ok(&svc.group("shop", &svc.s("service"), "", ""));
+    let key = svc.put_shop_group("", "");
     // What a deployment stopped without rollback leaves: a second task set on green.
     let stray = ecs()
         .await
