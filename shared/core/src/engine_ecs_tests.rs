@@ -241,10 +241,7 @@ fn ready_wait_holds_production_until_continue() {
     w.ecs.proceed_at = Some(T0 + 20 * 60_000);
     let mut dep = dep;
     // Run until Ready: production has not moved, test traffic is on green.
-    while !matches!(dep.phase, Phase::Ready { .. }) {
-        dep = w.run(dep, w.ticks + 1);
-        assert!(!dep.is_done(), "ended before Ready: {:?}", dep.error);
-    }
+    dep = w.run_until(dep, |d| matches!(d.phase, Phase::Ready { .. }));
     assert_eq!(dep.status, DeploymentStatus::Ready);
     assert!(w.weights.is_empty());
     assert_eq!(w.ecs.test, 100);
@@ -325,9 +322,7 @@ fn a_listener_changed_by_someone_else_is_left_alone() {
     let mut dep = dep;
     // Drive to the shift.
     let mut w = world();
-    while !matches!(dep.phase, Phase::Shifting { .. }) {
-        dep = w.run(dep, w.ticks + 1);
-    }
+    dep = w.run_until(dep, |d| matches!(d.phase, Phase::Shifting { .. }));
     assert!(needs(&dep, w.now).listeners);
     let obs = Observation {
         listeners: Some(ListenersView {
@@ -355,14 +350,12 @@ fn hooks_get_the_service_and_the_replacement() {
     );
     let mut dep = dep;
     let mut w = world();
-    while !matches!(
-        dep.phase,
-        Phase::Hook {
-            event: LifecycleEvent::AfterInstall
-        }
-    ) {
-        dep = w.run(dep, w.ticks + 1);
-    }
+    dep = w.run_until(dep, |d| {
+        d.phase
+            == Phase::Hook {
+                event: LifecycleEvent::AfterInstall,
+            }
+    });
     let call = needs(&dep, w.now).invoke_hook.expect("hook to invoke");
     assert_eq!(call.function, "AfterInstallHook");
     assert_eq!(call.payload["Cluster"], "shop");
@@ -471,9 +464,7 @@ fn a_draining_original_counts_as_deleted() {
     let mut dep = dep;
     let mut w = world();
     w.ecs.proceed_at = Some(T0);
-    while !matches!(dep.phase, Phase::Cleaning { .. }) {
-        dep = w.run(dep, w.ticks + 1);
-    }
+    dep = w.run_until(dep, |d| matches!(d.phase, Phase::Cleaning { .. }));
     // ECS answers the deletion with the task set DRAINING, still listed.
     let mut sets = w.ecs.views(&dep, w.now);
     sets.push(crate::model::TaskSetView {
@@ -501,9 +492,7 @@ fn the_original_is_not_deleted_until_the_replacement_shows_primary() {
         DeploymentOptions::default(),
     );
     let mut w = world();
-    while !matches!(dep.phase, Phase::Terminating { .. }) {
-        dep = w.run(dep, w.ticks + 1);
-    }
+    dep = w.run_until(dep, |d| matches!(d.phase, Phase::Terminating { .. }));
     assert!(needs(&dep, w.now).task_sets);
     // The primary switch was lost: the replacement is still ACTIVE when the wait is over.
     let mut sets = w.ecs.views(&dep, w.now);

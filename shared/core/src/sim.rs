@@ -278,6 +278,31 @@ impl World {
         }
     }
 
+    /// Runs one decision at a time until `reached` holds, and returns the deployment then.
+    /// Panics if the deployment ends, or 10,000 decisions pass, first (a test helper).
+    pub fn run_until(
+        &mut self,
+        mut dep: Deployment,
+        reached: impl Fn(&Deployment) -> bool,
+    ) -> Deployment {
+        for _ in 0..10_000 {
+            if reached(&dep) {
+                return dep;
+            }
+            assert!(
+                !dep.is_done(),
+                "ended before the awaited state: {:?} {:?}",
+                dep.status,
+                dep.error
+            );
+            dep = self.run(dep, self.ticks + 1);
+        }
+        panic!(
+            "the awaited state was not reached in 10,000 decisions: {:?}",
+            dep.phase
+        );
+    }
+
     /// Runs the deployment to the end (or `max_ticks`), jumping the clock to each wake-up.
     /// Returns the final deployment.
     pub fn run(&mut self, mut dep: Deployment, max_ticks: u32) -> Deployment {
