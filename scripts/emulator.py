@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cutover's local AWS emulator: moto's server on loopback, plus three additions.
+"""Cutover's local AWS emulator: moto's server on loopback, plus five additions.
 
 Cutover's tests and demo talk to this emulator with the real Rust AWS SDK
 (`AWS_ENDPOINT_URL=http://127.0.0.1:PORT`). It serves moto's own WSGI app, the
@@ -35,6 +35,54 @@ same one `moto_server` runs, behind a small middleware:
       (the SDK's `function_error`). `seed hook-response --function-error`
       writes that envelope for you.
 
+* Lambda Runtime API: real function binaries. A function registered as
+  *runtime-backed* (`seed runtime`, or `POST /_cutover/runtime`
+  {"functionName": NAME}) has its invokes run by whatever binary polls its
+  own Runtime API listener (127.0.0.1:PORT, one per function, since
+  lambda_runtime takes AWS_LAMBDA_RUNTIME_API as a bare host:port) -
+  scripts/emulator_runtime.py implements it; its docstring has the details.
+  Invoke (HTTP, any Qualifier, name or ARN) of such a function:
+    - RequestResponse waits for the binary: its response is the payload; its
+      error ({"errorType", "errorMessage"}) is the payload with
+      `X-Amz-Function-Error: Unhandled`; no answer within the invoke timeout
+      (max(function Timeout, 60 s), or `--invoke-timeout`) is
+      {"errorType": "Sandbox.Timedout", ...}, Unhandled. An error the binary
+      posted to /runtime/init/error fails invokes at once until a binary
+      polls again.
+    - Event returns 202 at once; the event waits in the queue for a binary.
+    - DryRun: 204, nothing queued.
+  `X-Amz-Executed-Version` and ResourceNotFoundException are as for any
+  function (see below); every qualifier goes to the same queue, and
+  Lambda-Runtime-Invoked-Function-Arn is the ARN as invoked (qualified).
+  The patch is in the Lambda backend's invoke, so moto-internal invokes
+  take the same way: Step Functions Task states (which call Invoke over
+  HTTP on this server), EventBridge rule targets (added, see patch_events),
+  moto's event sources that invoke the function object (SNS
+  subscriptions, Kinesis / DynamoDB streams, S3 notifications, log
+  subscriptions: queued as Event invokes), and SQS event source mappings
+  (moto invokes synchronously from within SendMessage, which then waits
+  for the binary). Functions that are not runtime-backed behave exactly as
+  before. `GET /_cutover/runtime` lists runtime-backed functions with
+  counters (queued, running, pollers, invocations, events, responses,
+  errors, timeouts, initErrors).
+  Registrations survive `POST /moto-api/reset` (the function itself does
+  not: seed it again, the address stays the same).
+
+* Step Functions executions. moto records executions but only runs them
+  with `{"stepfunctions": {"execute_state_machine": true}}` (set at serve
+  time, as `POST /moto-api/config` would): then its ASL interpreter
+  (moto/stepfunctions/parser, from LocalStack) runs each execution in a
+  thread - Task, Choice, Wait, Pass, Succeed, Fail, Retry (with
+  BackoffRate, MaxDelaySeconds, JitterStrategy), Catch, ResultPath /
+  OutputPath / Parameters - and DescribeExecution reports SUCCEEDED /
+  FAILED with output or error. `arn:aws:states:::lambda:invoke` Tasks call
+  Invoke on this server, so they reach runtime-backed functions; a Task on
+  a function that is NOT runtime-backed gets moto's simple-backend answer
+  (the echoed payload, or the next queued hook-response result, which it
+  consumes). Wait states and Retry intervals really sleep (in the
+  execution's thread): keep waitSeconds small in tests. StartExecution with
+  an existing name and the same input returns the existing execution.
+
 * ECS blue/green through ALB weighted target groups (CreateTaskSet,
   DescribeTaskSets, UpdateServicePrimaryTaskSet, DeleteTaskSet, ModifyListener
   with a weighted ForwardConfig, DescribeTargetGroups' LoadBalancerArns...).
@@ -48,8 +96,14 @@ same one `moto_server` runs, behind a small middleware:
   definition at any time: it is read live); a target group's LoadBalancerArns
   are the load balancers whose listeners forward to it (weight 0 included).
   These patches import moto's ECS (2-5 s), so they are applied in a
-  background thread right after READY; ECS and ELBv2 requests arriving before
-  that wait for it.
+  background thread right after READY, and Step Functions' interpreter (as
+  slow to import) is loaded there too; ECS, ELBv2 and Step Functions
+  requests arriving before that wait for it.
+
+* EventBridge rules with Lambda targets: moto failed PutEvents (HTTP 500,
+  NotImplementedError) when a matching rule targeted a function; now a
+  runtime-backed target gets the event as an Event invoke (Input and
+  InputTransformer honoured) and other functions are skipped (patch_events).
 
 Everything else goes to moto unchanged (moto-api included: `POST
 /moto-api/reset` clears all state; the settings above survive it).
@@ -89,12 +143,17 @@ start/stop):
       connections; writes PORT to --port-file at that moment too. Runs until
       SIGTERM / SIGINT. Request logging goes to stderr with --verbose.
 
-  emulator.py selftest [--url URL]
-      Exercises a running emulator (DynamoDB, IAM, Lambda versions, aliases,
-      invoke and queued results, CloudWatch over genuine RPC v2 CBOR, and an
-      ECS blue/green on `seed ecs`: replacement task set, weighted listener
-      shifts, primary flip, deletion, an unstable revision, the errors) and
-      prints one line per check, then `selftest: N passed, N failed`.
+  emulator.py selftest [--url URL] [all|core|runtime]
+      Exercises a running emulator and prints one line per check, then
+      `selftest: N passed, N failed`. core: DynamoDB, IAM, Lambda versions,
+      aliases, invoke and queued results, CloudWatch over genuine RPC v2
+      CBOR, and an ECS blue/green on `seed ecs` (replacement task set,
+      weighted listener shifts, primary flip, deletion, an unstable
+      revision, the errors). runtime: runtime-backed functions driven by a
+      fake runtime client in Python (sync round trip, error, Event, a dead
+      poller, timeout, init error, EventBridge target) and
+      statemachine/driver.asl.json executed to SUCCEEDED (Advance / Wait
+      loop) and to FAILED (Retry, Catch, GiveUp). Default: all.
 
   emulator.py seed [--url URL] lambda --name F --versions N --alias A
                                       [--alias-version V] [--role-name R]
@@ -102,6 +161,18 @@ start/stop):
       publishes N new versions and points alias A at version V (default: the
       first one published now). Prints JSON
       {"functionArn", "versions", "alias", "aliasName", "aliasVersion"}.
+  emulator.py seed [--url URL] runtime --name F [--invoke-timeout SECONDS]
+                                       [--role-name R]
+      Creates the IAM role and the function F (if missing; provided.al2023,
+      dummy code) and registers F as runtime-backed (idempotent: the same F
+      keeps its address; --invoke-timeout replaces the previous one). Prints
+      JSON {"functionName", "functionArn", "runtimeApi": "127.0.0.1:PORT",
+      "invokeTimeoutSeconds", "env"}, where env is the environment to spawn
+      F's binary with: AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_NAME,
+      AWS_LAMBDA_FUNCTION_VERSION ($LATEST), AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+      AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME, and for its own
+      SDK calls AWS_ENDPOINT_URL (this emulator), AWS_REGION,
+      AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
   emulator.py seed [--url URL] alarm --name A [--state OK|ALARM|INSUFFICIENT_DATA]
                                      [--dimension Name=Value ...]
       PutMetricAlarm on AWS/Lambda Errors (Sum >= 1 over one 60 s period),
@@ -176,6 +247,9 @@ import zipfile
 from http import HTTPStatus
 from typing import Any, Callable, Iterable
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from emulator_runtime import MIN_INVOKE_TIMEOUT_SECONDS, RUNTIMES, FakeRuntime, function_name_of  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -192,13 +266,22 @@ FUNCTION_ERROR_KEY = "cutoverFunctionError"
 
 
 def configure_moto() -> None:
-    """Switch moto to Docker-less Lambda and patch its Invoke (see docstring)."""
+    """Switch moto to Docker-less Lambda and patch its Invoke; route the
+    invokes of runtime-backed functions to their Runtime API; let Step
+    Functions run executions (see docstring)."""
+    from moto.awslambda.models import LambdaFunction
     from moto.awslambda.responses import LambdaResponse
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.moto_api._internal.models import moto_api_backend
 
-    # Same effect as POST /moto-api/config {"lambda": {"use_docker": false}}.
-    moto_api_backend.set_config({"lambda": {"use_docker": False}})
+    # Same effect as POST /moto-api/config {"lambda": {"use_docker": false},
+    # "stepfunctions": {"execute_state_machine": true}}. The latter makes
+    # moto's Step Functions run each execution in a thread with its ASL
+    # interpreter (moto/stepfunctions/parser) instead of only recording it
+    # as RUNNING forever; its Lambda Task states call Invoke over HTTP on
+    # this server (localhost:$MOTO_PORT), so they reach runtime-backed
+    # functions like any other client.
+    moto_api_backend.set_config({"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}})
 
     # moto's Invoke handler looks for the `qualifier` parameter in lower case
     # and so never sees the `?Qualifier=` the SDKs send: pass it on ourselves.
@@ -225,6 +308,13 @@ def configure_moto() -> None:
         # for a missing function, version or alias, as AWS does.
         fn = self.get_function(function_name, qualifier)
         response_headers["x-amz-executed-version"] = str(fn.version)
+        # moto's simple backend runs no code; AWS runs the function's own
+        # runtime. A runtime-backed function's invoke goes to the binary
+        # polling its Runtime API (emulator_runtime) instead.
+        runtime = RUNTIMES.get(fn.function_name)
+        if runtime is not None:
+            invocation_type = header(headers, "X-Amz-Invocation-Type")
+            return invoke_runtime(runtime, fn, function_name, qualifier, body, invocation_type, response_headers)
         try:
             result: Any = self.lambda_simple_results_queue.pop(0)
         except IndexError:
@@ -241,8 +331,126 @@ def configure_moto() -> None:
                 result = json.dumps(envelope.get("payload", {}))
         return result.encode("utf-8")
 
+    # Some of moto's event sources (SNS subscriptions, Kinesis / DynamoDB
+    # stream mappings, S3 notifications, log subscriptions, InvokeAsync) do
+    # not go through the backend's invoke but call the function object's,
+    # which tries to run the code in Docker even with use_docker false. For a
+    # runtime-backed function, queue the event for its binary instead; those
+    # sources invoke asynchronously in AWS, so they do not wait for the result.
+    function_invoke = LambdaFunction.invoke
+
+    def invoke_function(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+        runtime = RUNTIMES.get(self.function_name)
+        if runtime is None:
+            return function_invoke(self, body, request_headers, response_headers)
+        return invoke_runtime(runtime, self, self.function_arn, None, body, "Event", response_headers)
+
     LambdaResponse.invoke = invoke_response  # type: ignore[method-assign]
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+    LambdaFunction.invoke = invoke_function  # type: ignore[method-assign]
+    patch_events()
+
+
+def header(headers: Any, name: str) -> str | None:
+    """A request header from werkzeug's headers (HTTP) or the plain dict
+    moto's internal callers pass, whatever its case."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is None and isinstance(headers, dict):
+        value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+    return value
+
+
+def invoke_runtime(
+    runtime: Any,
+    fn: Any,
+    function_name: str,
+    qualifier: str | None,
+    body: Any,
+    invocation_type: str | None,
+    response_headers: dict[str, str],
+) -> bytes:
+    """Invoke a runtime-backed function through its Runtime API queue (see
+    emulator_runtime): RequestResponse waits for the binary's response or
+    error (X-Amz-Function-Error: Unhandled, as AWS marks runtime errors),
+    Event queues and returns at once (moto answers 202), DryRun does
+    nothing (204)."""
+    # The ARN as invoked (Lambda-Runtime-Invoked-Function-Arn): qualified by
+    # the alias or version asked for, if any.
+    if function_name.startswith("arn:"):
+        invoked_arn = function_name
+        qualified = invoked_arn.count(":") > 6
+    else:
+        invoked_arn = f"arn:aws:lambda:{fn.region}:{fn.account_id}:function:{function_name}"
+        qualified = ":" in function_name
+    if qualifier and not qualified:
+        invoked_arn += f":{qualifier}"
+    if invocation_type == "DryRun":
+        return b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    sync = invocation_type in (None, "", "RequestResponse")
+    done = runtime.invoke(body or b"{}", invoked_arn, sync, runtime.timeout_for(fn.timeout))
+    if not sync:
+        return b""
+    if done.error:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return done.result
+
+
+def patch_events() -> None:
+    """EventBridge rules with a Lambda target: moto's Rule.send_to_targets
+    delivers to logs, SQS, archives, event buses and API destinations only and
+    raises NotImplementedError for anything else, so PutEvents matching a rule
+    that targets a function failed with HTTP 500. AWS invokes the function
+    asynchronously with the event (or the target's Input / InputTransformer
+    result). Do that for runtime-backed functions: their binary gets the
+    event. Other functions have nothing to run and are skipped (so they do not
+    consume results queued with `seed hook-response`). A delivery failure does
+    not fail PutEvents, as in AWS. Other target types are left to moto."""
+    import copy
+
+    from moto.awslambda.utils import get_backend
+    from moto.events.models import Rule
+    from moto.events.utils import EventTemplateParser
+    from moto.utilities.arns import parse_arn
+
+    send_to_targets = Rule.send_to_targets
+
+    def send_to_targets_patched(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        lambdas = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
+        if not lambdas:
+            return send_to_targets(self, original_event, transform_input)
+        if self.event_pattern.matches_event(original_event):
+            for target in lambdas:
+                if RUNTIMES.get(function_name_of(target["Arn"])) is None:
+                    continue
+                if "Input" in target and transform_input:
+                    event: Any = json.loads(target["Input"])
+                elif transform_input:
+                    transformer = target.get("InputTransformer", {})
+                    event = EventTemplateParser.parse(
+                        input_template=transformer.get("InputTemplate"),
+                        input_paths_map=transformer.get("InputPathsMap", {}),
+                        event=original_event,
+                    )
+                else:
+                    event = original_event
+                arn = parse_arn(target["Arn"])
+                try:
+                    get_backend(arn.account, arn.region).invoke(
+                        target["Arn"], None, json.dumps(event), {"X-Amz-Invocation-Type": "Event"}, {}
+                    )
+                except Exception as exc:
+                    print(f"emulator.py: EventBridge target {target['Arn']}: {exc!r}", file=sys.stderr)
+        others = [t for t in self.targets if t not in lambdas]
+        if others:
+            rest = copy.copy(self)
+            rest.targets = others
+            send_to_targets(rest, original_event, transform_input)
+
+    Rule.send_to_targets = send_to_targets_patched  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------
@@ -577,9 +785,14 @@ def call_wsgi(app: Callable, environ: dict) -> tuple[int, list[tuple[str, str]],
     return int(captured["status"].split()[0]), list(captured["headers"]), b"".join(chunks)
 
 
-# SigV4 credential scope of the services whose moto models patch_ecs /
-# patch_elbv2 change (ELBv2 signs as elasticloadbalancing).
-PATCHED_SCOPE = re.compile(r"/(ecs|elasticloadbalancing)/aws4_request")
+# SigV4 credential scope of the services set up in the background after READY
+# (see cmd_serve): the ECS and ELBv2 models patch_ecs / patch_elbv2 change
+# (ELBv2 signs as elasticloadbalancing), and Step Functions (`states`), whose
+# ASL interpreter takes seconds to import.
+PATCHED_SCOPE = re.compile(r"/(ecs|elasticloadbalancing|states)/aws4_request")
+
+# The emulator's own admin endpoint (see `seed runtime`).
+ADMIN_RUNTIME_PATH = "/_cutover/runtime"
 
 
 class EmulatorApp:
@@ -592,6 +805,14 @@ class EmulatorApp:
         self.patched.set()  # cmd_serve clears it while patching in the background
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == ADMIN_RUNTIME_PATH:
+            status, answer = self.admin_runtime(environ)
+            body = json.dumps(answer).encode()
+            start_response(
+                f"{status} {HTTPStatus(status).phrase}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
         if not self.patched.is_set() and PATCHED_SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")):
             self.patched.wait(timeout=120)
         match = RPC_PATH.fullmatch(environ.get("PATH_INFO", ""))
@@ -603,6 +824,28 @@ class EmulatorApp:
             start_response(f"{status} {HTTPStatus(status).phrase}", headers)
             return [body]
         return self.moto_app(environ, start_response)
+
+    @staticmethod
+    def admin_runtime(environ: dict) -> tuple[int, Any]:
+        """POST {"functionName": NAME[, "invokeTimeoutSeconds": S]} registers
+        NAME as runtime-backed (idempotent) and answers {"functionName",
+        "runtimeApi": "HOST:PORT", "invokeTimeoutSeconds"}; GET lists every
+        runtime-backed function with its counters (see emulator_runtime)."""
+        method = environ.get("REQUEST_METHOD")
+        if method == "GET":
+            return 200, {"functions": RUNTIMES.describe()}
+        if method != "POST":
+            return 405, {"message": f"{method} not allowed"}
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            name = function_name_of(str(request["functionName"]))
+            timeout = request.get("invokeTimeoutSeconds")
+            timeout = None if timeout is None else float(timeout)
+        except (ValueError, KeyError, TypeError) as exc:
+            return 400, {"message": f"want {{\"functionName\": NAME}}: {exc!r}"}
+        runtime = RUNTIMES.register(name, timeout)
+        return 200, {"functionName": name, "runtimeApi": runtime.address, "invokeTimeoutSeconds": runtime.invoke_timeout}
 
     @staticmethod
     def cbor_error(status: int, code: str, message: str, extra: list | None = None) -> tuple[int, list, bytes]:
@@ -705,13 +948,16 @@ PREWARM_REQUESTS = (
     ("monitoring", "POST", "/service/GraniteServiceVersion20100801/operation/DescribeAlarms", "application/cbor", None, b"\xa0"),
 )
 
-# The same for ECS blue/green, warmed in the background after READY (see
-# cmd_serve): importing moto's ECS (which pulls in EC2) alone takes 2-5 s,
-# which test binaries that never touch ECS should not pay at startup.
+# The same for ECS blue/green and Step Functions, warmed in the background
+# after READY (see cmd_serve): importing moto's ECS (which pulls in EC2) alone
+# takes 2-5 s, and Step Functions' interpreter (which pulls in Batch, hence
+# ECS and EC2, and ANTLR) as much again, which test binaries that never touch
+# them should not pay at startup.
 PREWARM_ECS_REQUESTS = (
     ("ecs", "POST", "/", "application/x-amz-json-1.1", "AmazonEC2ContainerServiceV20141113.ListClusters", b"{}"),
     ("elasticloadbalancing", "POST", "/", "application/x-www-form-urlencoded", None, b"Action=DescribeLoadBalancers&Version=2015-12-01"),
     ("ec2", "POST", "/", "application/x-www-form-urlencoded", None, b"Action=DescribeVpcs&Version=2016-11-15"),
+    ("states", "POST", "/", "application/x-amz-json-1.0", "AWSStepFunctions.ListStateMachines", b"{}"),
 )
 
 
@@ -738,6 +984,17 @@ def prewarm(app: Any, requests: Iterable[tuple] = PREWARM_REQUESTS) -> None:
             status = repr(exc)
         if status != 200:
             print(f"emulator.py: prewarm {signing_name}: {status}", file=sys.stderr)
+
+
+def warm_stepfunctions() -> None:
+    """Import moto's ASL interpreter and parse one definition, so that the
+    first CreateStateMachine / StartExecution does not pay for it."""
+    import moto.stepfunctions.parser.models  # noqa: F401  (the backend execute_state_machine selects)
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    AmazonStateLanguageParser.parse(
+        json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 0, "Next": "P"}, "P": {"Type": "Pass", "End": True}}})
+    )
 
 
 def watch_parent(pid: int) -> None:
@@ -770,6 +1027,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # The ASL interpreter logs every failing state at ERROR level with the
+        # whole state's repr; a failed execution says why in DescribeExecution
+        # and GetExecutionHistory.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
     # As moto.server.main builds it (moto_server), wrapped in our middleware.
     moto_app = DomainDispatcherApplication(create_backend_app)
@@ -778,15 +1039,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     prewarm(app)
 
     # ECS / ELBv2: patch (which imports moto's models) and warm up in the
-    # background; until the patches are in, ECS and ELBv2 requests wait.
+    # background, and the same for Step Functions' interpreter; until that is
+    # done, ECS, ELBv2 and Step Functions requests wait.
     def set_up_ecs() -> None:
         try:
-            patch_ecs()
-            patch_elbv2()
-        except Exception:  # serve unpatched rather than hang those requests
-            import traceback
+            for step in (patch_ecs, patch_elbv2, warm_stepfunctions):
+                try:
+                    step()
+                except Exception:  # serve unpatched rather than hang those requests
+                    import traceback
 
-            traceback.print_exc()
+                    traceback.print_exc()
         finally:
             app.patched.set()
         prewarm(moto_app, PREWARM_ECS_REQUESTS)
@@ -795,6 +1058,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # make_server is what werkzeug's run_simple uses; calling it directly lets
     # us learn the port (for --port 0) and announce readiness after bind+listen.
+    RUNTIMES.host, RUNTIMES.verbose = args.host, args.verbose
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     port = server.socket.getsockname()[1]
     os.environ["MOTO_PORT"] = str(port)  # moto's calls to itself
@@ -899,14 +1163,18 @@ def seed_function(url: str, name: str, versions: int, alias: str | None, alias_v
     try:
         arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     except lam.exceptions.ResourceNotFoundException:
-        arn = lam.create_function(
-            FunctionName=name,
-            Runtime="provided.al2023",
-            Role=role_arn,
-            Handler="bootstrap",
-            Code={"ZipFile": dummy_zip()},
-            Description="seeded by scripts/emulator.py",
-        )["FunctionArn"]
+        try:
+            arn = lam.create_function(
+                FunctionName=name,
+                Runtime="provided.al2023",
+                Role=role_arn,
+                Handler="bootstrap",
+                Code={"ZipFile": dummy_zip()},
+                Description="seeded by scripts/emulator.py",
+            )["FunctionArn"]
+        except lam.exceptions.ResourceConflictException:
+            # Another seed created it between our two calls (tests seed in parallel).
+            arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     published = []
     for _ in range(versions):
         # Change the configuration first so each publish is a distinct version.
@@ -928,6 +1196,47 @@ def seed_function(url: str, name: str, versions: int, alias: str | None, alias_v
             alias_arn = lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=target)["AliasArn"]
         result.update(alias=alias_arn, aliasName=alias, aliasVersion=target)
     return result
+
+
+def request_json(url: str, path: str, body: Any = None) -> Any:
+    """GET (no body) or POST JSON to the emulator; the JSON answer."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        url + path, data=data, headers={"Content-Type": "application/json"}, method="GET" if body is None else "POST"
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def seed_runtime(url: str, name: str, role_name: str, invoke_timeout: float | None = None) -> dict:
+    """Create function `name` (if missing) and make it runtime-backed: its
+    invokes go to the binary polling the returned Runtime API address."""
+    seed_function(url, name, 0, None, None, role_name)
+    config = client(url, "lambda").get_function_configuration(FunctionName=name)
+    registered = request_json(url, ADMIN_RUNTIME_PATH, {"functionName": name, "invokeTimeoutSeconds": invoke_timeout})
+    timeout = registered["invokeTimeoutSeconds"]
+    if timeout is None:
+        timeout = max(config.get("Timeout") or 0, MIN_INVOKE_TIMEOUT_SECONDS)
+    memory = config.get("MemorySize") or 128
+    return {
+        "functionName": name,
+        "functionArn": config["FunctionArn"],
+        "runtimeApi": registered["runtimeApi"],
+        "invokeTimeoutSeconds": timeout,
+        "env": {
+            "AWS_LAMBDA_RUNTIME_API": registered["runtimeApi"],
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{name}",
+            "AWS_ENDPOINT_URL": url,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        },
+    }
 
 
 def seed_alarm(url: str, name: str, state: str, dimensions: list[dict]) -> dict:
@@ -1138,6 +1447,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 sys.exit(f"emulator.py: --dimension wants Name=Value, got {d!r}")
             dims.append({"Name": key, "Value": value})
         out = seed_alarm(url, args.name, args.state, dims)
+    elif args.what == "runtime":
+        out = seed_runtime(url, args.name, args.role_name, args.invoke_timeout)
     elif args.what == "ecs":
         unstable = args.unstable_revision or []
         bad = [k for k in unstable if not 1 <= k <= args.revisions]
@@ -1210,11 +1521,21 @@ class Checks:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
-    import cbor2
-
     url = resolve_url(args)
     t = Checks()
     run = f"selftest-{time.time_ns() % 10**10}"  # unique names: rerunnable on one emulator
+    if args.suite in ("all", "core"):
+        selftest_core(url, t, run)
+        selftest_ecs(url, t, f"{run}-ecs")
+    if args.suite in ("all", "runtime"):
+        selftest_runtime(url, t, f"{run}-rt")
+        selftest_stepfunctions(url, t, f"{run}-sfn")
+    print(f"selftest: {t.passed} passed, {t.failed} failed", flush=True)
+    return 0 if t.failed == 0 else 1
+
+
+def selftest_core(url: str, t: Checks, run: str) -> None:
+    import cbor2
 
     # DynamoDB
     ddb = client(url, "dynamodb")
@@ -1336,10 +1657,243 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     status, _, _ = cbor_rpc(url, "DeleteAlarms", {"AlarmNames": [alarm]})
     t.check("cbor DeleteAlarms", status == 200 and describe() is None, status)
 
-    selftest_ecs(url, t, f"{run}-ecs")
 
-    print(f"selftest: {t.passed} passed, {t.failed} failed", flush=True)
-    return 0 if t.failed == 0 else 1
+def wait_for(predicate: Callable[[], Any], seconds: float) -> Any:
+    """Poll `predicate` until it returns something truthy (returned) or time runs out (None)."""
+    deadline = time.time() + seconds
+    while True:
+        value = predicate()
+        if value or time.time() > deadline:
+            return value or None
+        time.sleep(0.1)
+
+
+def selftest_runtime(url: str, t: Checks, run: str) -> None:
+    """Runtime-backed functions, driven by FakeRuntime (a Python stand-in for
+    a lambda_runtime binary)."""
+    lam = client(url, "lambda")
+
+    def echo(event: Any, headers: dict) -> Any:
+        if isinstance(event, dict) and "fail" in event:
+            raise ValueError(event["fail"])
+        return {"echo": event}
+
+    name = f"{run}-echo"
+    seeded = seed_runtime(url, name, f"{run}-role")
+    again = seed_runtime(url, name, f"{run}-role")
+    t.check(
+        "seed runtime: function + Runtime API address, same address twice",
+        seeded["runtimeApi"] == again["runtimeApi"]
+        and seeded["functionArn"].endswith(f":function:{name}")
+        and seeded["invokeTimeoutSeconds"] == MIN_INVOKE_TIMEOUT_SECONDS,
+        {k: seeded[k] for k in ("functionArn", "runtimeApi", "invokeTimeoutSeconds")},
+    )
+    runtime = FakeRuntime(seeded["runtimeApi"], echo)
+
+    # Sync round trip, by name.
+    started = time.time()
+    resp = lam.invoke(FunctionName=name, Payload=b'{"ping": 1}')
+    payload = json.loads(resp["Payload"].read())
+    t.check(
+        "sync invoke -> binary's response",
+        resp["StatusCode"] == 200 and payload == {"echo": {"ping": 1}} and "FunctionError" not in resp
+        and resp.get("ExecutedVersion") == "$LATEST",
+        {"payload": payload, "ExecutedVersion": resp.get("ExecutedVersion"), "FunctionError": resp.get("FunctionError")},
+    )
+    headers = runtime.seen[-1][1] if runtime.seen else {}
+    deadline_in = int(headers.get("lambda-runtime-deadline-ms", 0)) / 1000 - started
+    t.check(
+        "next: request id, invoked ARN, trace id, deadline = now + 60 s",
+        bool(headers.get("lambda-runtime-aws-request-id"))
+        and headers.get("lambda-runtime-invoked-function-arn") == seeded["functionArn"]
+        and headers.get("lambda-runtime-trace-id", "").startswith("Root=1-")
+        and 55 < deadline_in <= 61,
+        {k: v for k, v in headers.items() if k.startswith("lambda-runtime-")},
+    )
+
+    # By ARN, through an alias: one queue for every qualifier.
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    resp = lam.invoke(FunctionName=seeded["functionArn"], Qualifier="live", Payload=b'{"ping": 2}')
+    payload = json.loads(resp["Payload"].read())
+    invoked = runtime.seen[-1][1].get("lambda-runtime-invoked-function-arn") if runtime.seen else None
+    t.check(
+        "invoke by ARN + alias -> same binary, ExecutedVersion, qualified invoked ARN",
+        payload == {"echo": {"ping": 2}} and resp.get("ExecutedVersion") == version
+        and invoked == f"{seeded['functionArn']}:live",
+        {"payload": payload, "ExecutedVersion": resp.get("ExecutedVersion"), "invokedArn": invoked},
+    )
+
+    # Error round trip.
+    resp = lam.invoke(FunctionName=name, Payload=b'{"fail": "boom"}')
+    payload = json.loads(resp["Payload"].read())
+    t.check(
+        "binary's error -> FunctionError Unhandled + its error JSON",
+        resp["StatusCode"] == 200 and resp.get("FunctionError") == "Unhandled"
+        and payload == {"errorType": "ValueError", "errorMessage": "boom"},
+        {"FunctionError": resp.get("FunctionError"), "payload": payload},
+    )
+
+    # Event: 202 at once, delivered.
+    resp = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"async": 1}')
+    got = wait_for(lambda: any(e == {"async": 1} for e, _ in runtime.seen), 10)
+    t.check("Event invoke -> 202, event delivered", resp["StatusCode"] == 202 and got, resp["StatusCode"])
+
+    # A binary that goes away while it waits in `next` does not swallow the
+    # next event: a later binary gets it.
+    runtime.stop()
+    resp = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"async": 2}')
+    time.sleep(0.6)  # longer than the emulator's liveness poll
+    runtime = FakeRuntime(seeded["runtimeApi"], echo)
+    got = wait_for(lambda: any(e == {"async": 2} for e, _ in runtime.seen), 10)
+    t.check("Event queued while no binary polls -> next binary gets it", resp["StatusCode"] == 202 and got, resp["StatusCode"])
+    runtime.stop()
+
+    # Timeout (no binary), init error, then a binary: it sees only the new event.
+    slow_name = f"{run}-slow"
+    slow = seed_runtime(url, slow_name, f"{run}-role", invoke_timeout=2)
+    started = time.time()
+    resp = lam.invoke(FunctionName=slow_name, Payload=b'{"stale": true}')
+    elapsed = time.time() - started
+    payload = json.loads(resp["Payload"].read())
+    t.check(
+        "no answer within the invoke timeout -> Sandbox.Timedout",
+        resp.get("FunctionError") == "Unhandled" and payload.get("errorType") == "Sandbox.Timedout" and 1.9 < elapsed < 10,
+        {"elapsed": round(elapsed, 1), "payload": payload},
+    )
+    init_error = {"errorType": "Runtime.InitError", "errorMessage": "no config"}
+    req = urllib.request.Request(
+        f"http://{slow['runtimeApi']}/2018-06-01/runtime/init/error",
+        data=json.dumps(init_error).encode(),
+        headers={"Lambda-Runtime-Function-Error-Type": "Runtime.InitError"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        status = r.status
+    started = time.time()
+    resp = lam.invoke(FunctionName=slow_name, Payload=b"{}")
+    payload = json.loads(resp["Payload"].read())
+    t.check(
+        "init/error -> invokes fail at once with it",
+        status == 202 and resp.get("FunctionError") == "Unhandled" and payload == init_error and time.time() - started < 1.5,
+        {"payload": payload, "elapsed": round(time.time() - started, 2)},
+    )
+    slow_runtime = FakeRuntime(slow["runtimeApi"], echo)
+    resp = lam.invoke(FunctionName=slow_name, Payload=b'{"fresh": true}')
+    payload = json.loads(resp["Payload"].read())
+    t.check(
+        "binary polling again -> invokes work; timed-out event was withdrawn",
+        payload == {"echo": {"fresh": True}} and [e for e, _ in slow_runtime.seen] == [{"fresh": True}],
+        {"payload": payload, "seen": [e for e, _ in slow_runtime.seen]},
+    )
+    slow_runtime.stop()
+
+    # Non-runtime functions keep moto's simple behaviour (echo).
+    plain = f"{run}-plain"
+    seed_function(url, plain, 0, None, None, f"{run}-role")
+    resp = lam.invoke(FunctionName=plain, Payload=b'{"plain": 1}')
+    t.check("plain function still echoes", resp["Payload"].read() == b'{"plain": 1}')
+
+    # EventBridge rule -> runtime-backed function target.
+    events = client(url, "events")
+    runtime = FakeRuntime(seeded["runtimeApi"], echo)
+    events.put_rule(Name=run, EventPattern=json.dumps({"source": [f"cutover.{run}"]}))
+    events.put_targets(Rule=run, Targets=[{"Id": "fn", "Arn": seeded["functionArn"]}])
+    resp = events.put_events(
+        Entries=[{"Source": f"cutover.{run}", "DetailType": "selftest", "Detail": json.dumps({"run": run})}]
+    )
+    got = wait_for(
+        lambda: any(isinstance(e, dict) and e.get("detail") == {"run": run} for e, _ in runtime.seen), 10
+    )
+    t.check("EventBridge rule target -> event delivered", resp["FailedEntryCount"] == 0 and got, resp["FailedEntryCount"])
+
+    listed = {f["functionName"]: f for f in request_json(url, ADMIN_RUNTIME_PATH)["functions"]}
+    mine = listed.get(name, {})
+    t.check(
+        f"GET {ADMIN_RUNTIME_PATH} lists counters",
+        mine.get("responses", 0) >= 3 and mine.get("errors") == 1 and mine.get("pollers") == 1,
+        {k: mine.get(k) for k in ("invocations", "events", "responses", "errors", "timeouts", "pollers")},
+    )
+    runtime.stop()
+
+
+def selftest_stepfunctions(url: str, t: Checks, run: str) -> None:
+    """statemachine/driver.asl.json executed by moto's interpreter against two
+    runtime-backed functions."""
+    sfn = client(url, "stepfunctions")
+    path = os.path.join(REPO, "statemachine", "driver.asl.json")
+    try:
+        with open(path) as f:
+            template = f.read()
+    except OSError as exc:
+        t.check("step functions: read statemachine/driver.asl.json", False, exc)
+        return
+
+    def advance(event: Any, headers: dict) -> Any:
+        if event.get("fail"):
+            raise RuntimeError("tick failed")
+        n = event.get("n", 0) + 1
+        return {**event, "n": n, "done": n >= 3, "waitSeconds": 1}
+
+    def control(event: Any, headers: dict) -> Any:
+        return {"stopped": event.get("deploymentId")}
+
+    adv = seed_runtime(url, f"{run}-advance", f"{run}-role")
+    ctl = seed_runtime(url, f"{run}-control", f"{run}-role")
+    adv_runtime, ctl_runtime = FakeRuntime(adv["runtimeApi"], advance), FakeRuntime(ctl["runtimeApi"], control)
+    definition = template.replace("${AdvanceFunctionArn}", adv["functionArn"]).replace(
+        "${ControlFunctionArn}", ctl["functionArn"]
+    )
+    role = ensure_role(client(url, "iam"), f"{run}-sfn-role")
+
+    def finish(arn: str) -> dict:
+        return wait_for(
+            lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d, 60
+        ) or sfn.describe_execution(executionArn=arn)
+
+    machine = sfn.create_state_machine(name=f"{run}-driver", definition=definition, roleArn=role)["stateMachineArn"]
+    started = time.time()
+    first = sfn.start_execution(stateMachineArn=machine, name="dep-ok", input=json.dumps({"deploymentId": "dep-ok"}))
+    twice = sfn.start_execution(stateMachineArn=machine, name="dep-ok", input=json.dumps({"deploymentId": "dep-ok"}))
+    t.check(
+        "StartExecution twice (same name + input) -> one execution",
+        first["executionArn"] == twice["executionArn"],
+        first["executionArn"],
+    )
+    done = finish(first["executionArn"])
+    output = json.loads(done.get("output") or "null")
+    t.check(
+        "driver: Advance -> IsDone -> Wait(1 s) loop -> SUCCEEDED",
+        done["status"] == "SUCCEEDED"
+        and output == {"deploymentId": "dep-ok", "n": 3, "done": True, "waitSeconds": 1}
+        and [e.get("n", 0) for e, _ in adv_runtime.seen] == [0, 1, 2],
+        {"status": done["status"], "output": output, "seconds": round(time.time() - started, 1)},
+    )
+
+    # Always failing: Retry (shortened from the driver's, which waits ~1 min
+    # with backoff) then Catch -> GiveUp (control stop) -> Abandoned (Fail).
+    fast = json.loads(definition)
+    for state in fast["States"].values():
+        for retrier in state.get("Retry", []):
+            retrier.update(IntervalSeconds=1, MaxAttempts=1)
+            retrier.pop("MaxDelaySeconds", None)
+    machine = sfn.create_state_machine(name=f"{run}-driver-fast", definition=json.dumps(fast), roleArn=role)["stateMachineArn"]
+    seen_before = len(adv_runtime.seen)
+    failed = sfn.start_execution(
+        stateMachineArn=machine, name="dep-fail", input=json.dumps({"deploymentId": "dep-fail", "fail": True})
+    )
+    done = finish(failed["executionArn"])
+    stops = [e for e, _ in ctl_runtime.seen if e.get("deploymentId") == "dep-fail"]
+    t.check(
+        "driver: task always errors -> Retry, Catch -> GiveUp -> FAILED",
+        done["status"] == "FAILED"
+        and done.get("error") == "AdvanceFailed"
+        and len(adv_runtime.seen) - seen_before == 2
+        and stops == [{"action": "stop", "deploymentId": "dep-fail", "rollback": True}],
+        {"status": done["status"], "error": done.get("error"), "advanceCalls": len(adv_runtime.seen) - seen_before, "control": stops},
+    )
+    adv_runtime.stop()
+    ctl_runtime.stop()
 
 
 def selftest_ecs(url: str, t: Checks, name: str) -> None:
@@ -1544,6 +2098,13 @@ def main(argv: list[str] | None = None) -> int:
     url_opt.add_argument("--url", default=argparse.SUPPRESS, help="emulator URL")
 
     selftest = sub.add_parser("selftest", parents=[url_opt], help="check a running emulator")
+    selftest.add_argument(
+        "suite",
+        nargs="?",
+        default="all",
+        choices=["all", "core", "runtime"],
+        help="core: moto, CloudWatch CBOR, ECS; runtime: Lambda Runtime API, EventBridge, Step Functions (default: all)",
+    )
     selftest.set_defaults(func=cmd_selftest)
 
     seed = sub.add_parser("seed", parents=[url_opt], help="create resources in a running emulator")
@@ -1579,6 +2140,16 @@ def main(argv: list[str] | None = None) -> int:
         default="weighted",
         help="production listener: ForwardConfig blue 100 / green 0 (default), or a plain forward to blue",
     )
+
+    rt = kinds.add_parser("runtime", parents=[url_opt], help="function whose invokes run a real binary (Lambda Runtime API)")
+    rt.add_argument("--name", required=True, help="function name (created if missing)")
+    rt.add_argument(
+        "--invoke-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"how long an invoke waits for the binary (default: max(function Timeout, {MIN_INVOKE_TIMEOUT_SECONDS}))",
+    )
+    rt.add_argument("--role-name", default="cutover-emulator-lambda-role")
 
     hook = kinds.add_parser("hook-response", parents=[url_opt], help="queue Lambda invoke results")
     hook.add_argument("--result", action="append", required=True, metavar="JSON", help="payload of one invoke (repeatable)")
