@@ -77,6 +77,7 @@ async fn counted(counter: &Counter, table: &str) -> Cutover {
         alarms: cutover_aws::alarms::Alarms::new(aws_sdk_cloudwatch::Client::from_conf(cw)),
         notifier: cutover_aws::notify::Notifier::new(aws_sdk_sns::Client::from_conf(sns), None),
         region: REGION.into(),
+        defaults: Default::default(),
     }
 }
 

@@ -131,6 +131,7 @@ const TICK: &[&str] = &[
     "lambda:InvokeFunction",
     "cloudwatch:DescribeAlarms",
     "sns:Publish",
+    "events:PutEvents",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:ModifyListener",
     "ecs:DescribeTaskSets",
@@ -155,6 +156,13 @@ const START: &[&str] = &[
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeTargetGroups",
     "states:StartExecution",
+];
+
+/// What `pipeline` calls: a start, and CodePipeline's job results. (It reads the artifact
+/// with the job's own credentials.)
+const PIPELINE_EXTRAS: &[&str] = &[
+    "codepipeline:PutJobSuccessResult",
+    "codepipeline:PutJobFailureResult",
 ];
 
 /// Granted by SAM's table policy template beyond what the code calls.
@@ -207,10 +215,15 @@ fn tick_and_start_permissions_cover_their_calls_and_no_more() {
     let t = template();
     let tick = set(TICK);
     let start = set(START);
+    let pipeline: BTreeSet<String> = start.union(&set(PIPELINE_EXTRAS)).cloned().collect();
     let extras = set(TABLE_EXTRAS);
     for (name, f) in functions(&t) {
         let bin = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
-        let needed = if bin == "start" { &start } else { &tick };
+        let needed = match bin {
+            "start" => &start,
+            "pipeline" => &pipeline,
+            _ => &tick,
+        };
         let got = granted(&t, f);
         let missing: Vec<_> = needed.difference(&got).collect();
         assert!(missing.is_empty(), "{name} is not granted {missing:?}");
@@ -221,4 +234,104 @@ fn tick_and_start_permissions_cover_their_calls_and_no_more() {
             "{name} is granted more than it calls: {more:?}"
         );
     }
+}
+
+/// The statements of the template's managed policy `name` that allow `action`.
+fn statements_allowing<'a>(t: &'a Value, name: &str, action: &str) -> Vec<&'a Value> {
+    t["Resources"][name]["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|st| {
+            let mut acts = BTreeSet::new();
+            statement_actions(&Value::Sequence(vec![(*st).clone()]), &mut acts);
+            acts.contains(action)
+        })
+        .collect()
+}
+
+#[test]
+fn hooks_topics_and_the_bus_are_limited_by_parameters_not_wildcards() {
+    let t = template();
+    for (action, parameter) in [
+        ("lambda:InvokeFunction", "AllowedHookFunctions"),
+        ("sns:Publish", "AllowedGroupTopics"),
+        ("events:PutEvents", "EventBusName"),
+    ] {
+        let sts = statements_allowing(&t, "TrafficControlPolicy", action);
+        assert_eq!(sts.len(), 1, "{action}: one statement");
+        let resource = serde_yaml_ng::to_string(&sts[0]["Resource"]).unwrap();
+        assert!(
+            resource.contains(parameter),
+            "{action} must be limited by parameter {parameter}, got {resource}"
+        );
+        assert!(
+            !resource.contains(":function:*\n") && !resource.trim().ends_with(":*"),
+            "{action} must not be granted on every resource: {resource}"
+        );
+        if resource.contains("arn:*:") {
+            // Wildcard partition, region and account in the ARN: the condition pins them.
+            let cond = serde_yaml_ng::to_string(&sts[0]["Condition"]).unwrap();
+            assert!(
+                cond.contains("aws:ResourceAccount") && cond.contains("aws:RequestedRegion"),
+                "{action}: {cond}"
+            );
+        }
+    }
+    // The functions are told the same patterns, so start refuses other hooks up front.
+    let env = serde_yaml_ng::to_string(&t["Globals"]["Function"]["Environment"]).unwrap();
+    for (var, parameter) in [
+        ("CUTOVER_ALLOWED_HOOKS", "AllowedHookFunctions"),
+        ("CUTOVER_EVENT_BUS", "EventBusName"),
+        ("CUTOVER_ALARM_POLL_SECONDS", "AlarmPollSeconds"),
+        ("CUTOVER_HOOK_TIMEOUT_SECONDS", "HookTimeoutSeconds"),
+        ("CUTOVER_EVENT_RETENTION_DAYS", "EventRetentionDays"),
+        ("CUTOVER_TABLE", "Table"),
+    ] {
+        let line = env
+            .lines()
+            .skip_while(|l| !l.contains(var))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(line.contains(parameter), "{var} is not set from {parameter}: {line}");
+        assert!(
+            t["Parameters"][parameter].is_mapping() || t["Resources"][parameter].is_mapping(),
+            "{parameter} is neither a parameter nor a resource"
+        );
+    }
+}
+
+#[test]
+fn the_table_expires_event_logs_with_the_attribute_the_store_writes() {
+    let t = template();
+    let ttl = &t["Resources"]["Table"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"], cutover_aws::store::EXPIRES_AT);
+    assert_eq!(ttl["Enabled"], true);
+    let props = &t["Resources"]["Table"]["Properties"];
+    assert_eq!(props["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(props["SSESpecification"]["SSEEnabled"], true);
+}
+
+#[test]
+fn the_outputs_the_cli_reads_exist() {
+    let t = template();
+    for output in [
+        "StartFunctionName",
+        "ControlFunctionName",
+        "PipelineFunctionName",
+        "TableName",
+        "DriverStateMachineArn",
+        "HookReportFunctionArn",
+    ] {
+        assert!(t["Outputs"][output]["Value"] != Value::Null, "output {output}");
+    }
+    let sm = &t["Resources"]["DriverStateMachine"]["Properties"];
+    assert_eq!(sm["Type"], "STANDARD");
+    let uri = sm["DefinitionUri"].as_str().unwrap();
+    assert!(uri.starts_with("statemachine/") && repo().join(uri).exists(), "{uri}");
 }

@@ -28,6 +28,7 @@ pub fn cutover(args: &[&str]) -> Command {
     let mut cmd = Command::new(cutover_bin());
     cmd.args(args)
         .env("CUTOVER_TABLE", TABLE)
+        .env("CUTOVER_LOCAL", "1")
         .env_remove("CUTOVER_TOPIC_ARN");
     for (k, v) in aws_env() {
         cmd.env(k, v);
@@ -126,8 +127,5 @@ pub async fn app() -> App {
         table: Some(TABLE.into()),
         topic_arn: None,
     };
-    App {
-        cutover: cutover_aws::clients::build(&sdk, &settings),
-        driver: None,
-    }
+    App::new(&sdk, cutover_aws::clients::build(&sdk, &settings))
 }

@@ -33,6 +33,58 @@ impl Settings {
     }
 }
 
+/// Deployment-wide settings a stack gives its functions, read from the environment:
+/// `CUTOVER_EVENT_BUS` (EventBridge bus for state-change events; unset: none),
+/// `CUTOVER_ALLOWED_HOOKS` (comma-separated hook function name patterns; unset: any),
+/// `CUTOVER_EVENT_RETENTION_DAYS` (days event-log items are kept; 0: for ever),
+/// `CUTOVER_ALARM_POLL_SECONDS` and `CUTOVER_HOOK_TIMEOUT_SECONDS` (option defaults).
+#[derive(Debug, Clone, Default)]
+pub struct StackSettings {
+    /// EventBridge bus name or ARN.
+    pub event_bus: Option<String>,
+    /// Hook function name patterns.
+    pub allowed_hooks: Vec<String>,
+    /// Event-log retention in days.
+    pub event_retention_days: Option<u64>,
+    /// Defaults for deployments (`CUTOVER_ALARM_POLL_SECONDS`, `CUTOVER_HOOK_TIMEOUT_SECONDS`).
+    pub defaults: crate::service::StartDefaults,
+}
+
+impl StackSettings {
+    /// Reads the settings; a malformed retention is ignored with a warning.
+    pub fn from_env() -> StackSettings {
+        let var = |k: &str| std::env::var(k).ok().filter(|s| !s.trim().is_empty());
+        let number = |k: &str| {
+            var(k).and_then(|v| {
+                v.trim().parse::<u64>().ok().or_else(|| {
+                    tracing::warn!(setting = k, value = %v, "not a whole number; using the default");
+                    None
+                })
+            })
+        };
+        let mut defaults = crate::service::StartDefaults::default();
+        if let Some(s) = number("CUTOVER_ALARM_POLL_SECONDS") {
+            defaults.alarm_poll_seconds = s;
+        }
+        if let Some(s) = number("CUTOVER_HOOK_TIMEOUT_SECONDS") {
+            defaults.hook_timeout_seconds = s;
+        }
+        StackSettings {
+            defaults,
+            event_bus: var("CUTOVER_EVENT_BUS"),
+            allowed_hooks: var("CUTOVER_ALLOWED_HOOKS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            event_retention_days: number("CUTOVER_EVENT_RETENTION_DAYS"),
+        }
+    }
+}
+
 /// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL`) the standard way,
 /// with adaptive retries: Lambda's control plane allows about 15 requests a second per
 /// account and region, so a rollback storm over many aliases paces itself on throttling
@@ -50,15 +102,26 @@ pub fn build(sdk: &aws_config::SdkConfig, settings: &Settings) -> Cutover {
         .table
         .clone()
         .unwrap_or_else(|| DEFAULT_TABLE.to_string());
+    let stack = StackSettings::from_env();
+    let mut notifier = Notifier::new(aws_sdk_sns::Client::new(sdk), settings.topic_arn.clone());
+    if let Some(bus) = stack.event_bus {
+        notifier = notifier.with_event_bus(aws_sdk_eventbridge::Client::new(sdk), bus);
+    }
     Cutover {
-        store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
-        lambda: LambdaRouter::new(aws_sdk_lambda::Client::new(sdk)),
+        store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table).with_event_retention_days(
+            stack
+                .event_retention_days
+                .unwrap_or(crate::store::DEFAULT_EVENT_RETENTION_DAYS),
+        ),
+        lambda: LambdaRouter::new(aws_sdk_lambda::Client::new(sdk))
+            .with_allowed_hooks(stack.allowed_hooks),
         ecs: EcsRouter::new(
             aws_sdk_ecs::Client::new(sdk),
             aws_sdk_elasticloadbalancingv2::Client::new(sdk),
         ),
         alarms: Alarms::new(aws_sdk_cloudwatch::Client::new(sdk)),
-        notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), settings.topic_arn.clone()),
+        notifier,
+        defaults: stack.defaults,
         region: sdk
             .region()
             .map(|r| r.to_string())

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::service::{Cutover, StartRequest};
-use cutover_core::model::Observation;
+use cutover_core::model::{Deployment, Observation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -17,6 +17,29 @@ pub struct App {
     pub cutover: Cutover,
     /// Step Functions client and state machine ARN (`CUTOVER_STATE_MACHINE_ARN`).
     pub driver: Option<(aws_sdk_sfn::Client, String)>,
+    /// The SDK configuration the clients were built from (the `pipeline` function builds
+    /// its artifact S3 client from it, with the job's credentials).
+    pub sdk: aws_config::SdkConfig,
+    /// CodePipeline client, for job results.
+    pub codepipeline: aws_sdk_codepipeline::Client,
+}
+
+impl App {
+    /// An app on `cutover`'s adapters, with no driver.
+    pub fn new(sdk: &aws_config::SdkConfig, cutover: Cutover) -> App {
+        App {
+            cutover,
+            driver: None,
+            sdk: sdk.clone(),
+            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
+        }
+    }
+
+    /// Hands started deployments to this state machine.
+    pub fn with_driver(mut self, sfn: aws_sdk_sfn::Client, arn: String) -> App {
+        self.driver = Some((sfn, arn));
+        self
+    }
 }
 
 /// Builds the app from the environment: call once in `main`, before the runtime loop.
@@ -24,15 +47,19 @@ pub async fn init() -> App {
     crate::init_tracing();
     let sdk = crate::clients::aws_config().await;
     let cutover = crate::clients::build(&sdk, &crate::clients::Settings::from_env());
-    let driver = std::env::var("CUTOVER_STATE_MACHINE_ARN")
+    let app = App::new(&sdk, cutover);
+    match std::env::var("CUTOVER_STATE_MACHINE_ARN")
         .ok()
         .filter(|s| !s.is_empty())
-        .map(|arn| (aws_sdk_sfn::Client::new(&sdk), arn));
-    App { cutover, driver }
+    {
+        Some(arn) => app.with_driver(aws_sdk_sfn::Client::new(&sdk), arn),
+        None => app,
+    }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(event: Value, what: &str) -> Result<T> {
-    let size = serde_json::to_vec(&event)
+/// Refuses an event over [`MAX_EVENT_BYTES`].
+pub(crate) fn check_size(event: &Value, what: &str) -> Result<()> {
+    let size = serde_json::to_vec(event)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
     if size > MAX_EVENT_BYTES {
@@ -41,6 +68,11 @@ fn parse<T: for<'de> Deserialize<'de>>(event: Value, what: &str) -> Result<T> {
             format!("{what}: event of {size} bytes is over the {MAX_EVENT_BYTES}-byte limit"),
         ));
     }
+    Ok(())
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(event: Value, what: &str) -> Result<T> {
+    check_size(&event, what)?;
     serde_json::from_value(event)
         .map_err(|e| Error::refused("InvalidEvent", format!("{what}: {e}")))
 }
@@ -95,12 +127,55 @@ fn advance_output(outcome: &crate::service::TickOutcome) -> AdvanceOutput {
     }
 }
 
+/// `detail-type` of the EventBridge event that asks for a deployment.
+pub const DEPLOYMENT_REQUESTED: &str = "Cutover Deployment Requested";
+
+/// Reads the `start` function's input: a [`StartRequest`] as it is (the CLI, a direct
+/// invoke), or an EventBridge [`DEPLOYMENT_REQUESTED`] event whose `detail` is one. An
+/// event's id is its idempotency key unless the detail carries a `clientToken`, so an
+/// event delivered twice starts one deployment.
+pub fn start_request(event: Value) -> Result<StartRequest> {
+    let Some(detail_type) = event.get("detail-type") else {
+        return parse(event, "start");
+    };
+    if detail_type != DEPLOYMENT_REQUESTED {
+        return Err(Error::refused(
+            "InvalidEvent",
+            format!("start: detail-type {detail_type} is not {DEPLOYMENT_REQUESTED:?}; route only that event to this function"),
+        ));
+    }
+    let id = event.get("id").and_then(Value::as_str).map(str::to_string);
+    let mut event = event;
+    let detail = event
+        .get_mut("detail")
+        .filter(|d| d.is_object())
+        .map(Value::take)
+        .ok_or_else(|| {
+            Error::refused(
+                "InvalidEvent",
+                "start: the event's detail must be an object holding the start request (appspec, group, config, ...)",
+            )
+        })?;
+    let mut req: StartRequest = parse(detail, "detail")?;
+    if req.client_token.is_none() {
+        req.client_token = id;
+    }
+    Ok(req)
+}
+
 /// `start`: validates and records a deployment, then starts the state machine on it (the
 /// execution is named after the deployment, so starting twice is harmless).
 pub async fn start(app: &App, event: Value) -> Result<Value> {
-    let req: StartRequest = parse(event, "start")?;
-    let dep = app.cutover.start(&req).await?;
-    if let Some((sfn, arn)) = &app.driver {
+    let req = start_request(event)?;
+    let dep = start_and_drive(app, &req).await?;
+    Ok(json!({"deploymentId": dep.id, "status": dep.status.as_str()}))
+}
+
+/// Starts a deployment (or finds the one its client token started) and makes sure the
+/// driver runs it.
+pub async fn start_and_drive(app: &App, req: &StartRequest) -> Result<Deployment> {
+    let (dep, created) = app.cutover.start_once(req).await?;
+    if let Some((sfn, arn)) = app.driver.as_ref().filter(|_| created || !dep.is_done()) {
         let input = json!({"deploymentId": dep.id}).to_string();
         let res = sfn
             .start_execution()
@@ -114,14 +189,18 @@ pub async fn start(app: &App, event: Value) -> Result<Value> {
                 .as_service_error()
                 .is_some_and(|s| s.is_execution_already_exists());
             if !already {
-                // Nothing moved yet: end the recorded deployment so the alias is free again.
-                let reason = Some("the state machine could not be started".to_string());
-                let _ = app.cutover.stop(&dep.id, Some(false), reason).await;
+                if created {
+                    // Nothing moved yet: end the recorded deployment so the target is free
+                    // again. (A deployment found by its client token is someone else's to
+                    // end.)
+                    let reason = Some("the state machine could not be started".to_string());
+                    let _ = app.cutover.stop(&dep.id, Some(false), reason).await;
+                }
                 return Err(Error::aws("StepFunctions", "StartExecution", &e));
             }
         }
     }
-    Ok(json!({"deploymentId": dep.id, "status": dep.status.as_str()}))
+    Ok(dep)
 }
 
 /// `advance`: one tick of the Step Functions loop.
@@ -261,9 +340,22 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
     }
 }
 
-/// Turns a handler's error into the runtime's error, keeping the message and code.
-pub fn to_runtime_error(e: Error) -> lambda_runtime::Error {
-    format!("{}: {e}", e.code()).into()
+/// Turns a handler's error into the function's error response: `errorType` is the error's
+/// code (`InvalidAppSpec`, `DeploymentInProgress`, `AwsError`, ...), `errorMessage` its
+/// message, so callers (the CLI in remote mode, CodePipeline, Step Functions' `Catch`) can
+/// tell a refusal from a failure without parsing text.
+pub fn to_runtime_error(e: Error) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic {
+        error_type: e.code().to_string(),
+        error_message: e.to_string(),
+    }
+}
+
+/// Whether a function error of this `errorType` (an [`Error::code`]) is a failure of the
+/// moment — AWS, a lost race, a corrupt record — rather than a refusal of the request that
+/// would be refused again.
+pub fn is_failure_code(code: &str) -> bool {
+    matches!(code, "AwsError" | "Conflict" | "CorruptRecord")
 }
 
 #[cfg(test)]

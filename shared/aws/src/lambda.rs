@@ -25,6 +25,41 @@ pub struct AliasState {
 #[derive(Debug, Clone)]
 pub struct LambdaRouter {
     client: Client,
+    allowed_hooks: Vec<String>,
+}
+
+/// Whether `name` matches an IAM-style pattern: `*` any run of characters, `?` one.
+pub fn matches_pattern(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Classic two-pointer wildcard match with one backtrack point.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+/// The function name in a function reference: a name, `name:qualifier`, a partial ARN
+/// (`123456789012:function:name`) or a full ARN.
+pub fn function_name(reference: &str) -> &str {
+    let rest = match reference.find("function:") {
+        Some(i) => &reference[i + "function:".len()..],
+        None => reference,
+    };
+    rest.split(':').next().unwrap_or(rest)
 }
 
 fn is_not_found<E: aws_sdk_lambda::error::ProvideErrorMetadata>(e: &E) -> bool {
@@ -34,7 +69,17 @@ fn is_not_found<E: aws_sdk_lambda::error::ProvideErrorMetadata>(e: &E) -> bool {
 impl LambdaRouter {
     /// A router on a Lambda client.
     pub fn new(client: Client) -> LambdaRouter {
-        LambdaRouter { client }
+        LambdaRouter {
+            client,
+            allowed_hooks: Vec::new(),
+        }
+    }
+
+    /// Only lets deployments use hook functions whose names match one of these patterns
+    /// (the stack's `AllowedHookFunctions`, which its IAM policy grants); empty allows any.
+    pub fn with_allowed_hooks(mut self, patterns: Vec<String>) -> LambdaRouter {
+        self.allowed_hooks = patterns;
+        self
     }
 
     /// Reads the alias.
@@ -248,6 +293,18 @@ impl LambdaRouter {
 
     /// Checks that a hook function exists.
     pub async fn check_hook(&self, field: &str, function: &str) -> Result<()> {
+        let name = function_name(function);
+        if !self.allowed_hooks.is_empty()
+            && !self.allowed_hooks.iter().any(|p| matches_pattern(p, name))
+        {
+            return Err(Error::refused(
+                "HookFunctionNotAllowed",
+                format!(
+                    "{field}: hook function {name} is not one this Cutover stack may invoke (AllowedHookFunctions: {}); name the hook to match, or add it to the stack parameter AllowedHookFunctions and redeploy the stack",
+                    self.allowed_hooks.join(",")
+                ),
+            ));
+        }
         match self
             .client
             .get_function_configuration()
@@ -319,6 +376,56 @@ mod tests {
     use aws_sdk_lambda::operation::update_alias::{UpdateAliasError, UpdateAliasOutput};
     use aws_sdk_lambda::types::error::{PreconditionFailedException, TooManyRequestsException};
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    #[test]
+    fn hook_patterns_match_like_iam() {
+        for (p, n, want) in [
+            ("CodeDeployHook_*", "CodeDeployHook_orders", true),
+            ("CodeDeployHook_*", "CodeDeployHook_", true),
+            ("CodeDeployHook_*", "codedeployhook_orders", false),
+            ("CodeDeployHook_*", "orders-CodeDeployHook_x", false),
+            ("*-hook", "orders-pre-hook", true),
+            ("*-hook", "orders-hook-2", false),
+            ("orders-?-check", "orders-1-check", true),
+            ("orders-?-check", "orders-12-check", false),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXbYY", false),
+            ("*", "", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+        ] {
+            assert_eq!(matches_pattern(p, n), want, "{p} ~ {n}");
+        }
+        for (r, want) in [
+            ("orders", "orders"),
+            ("orders:live", "orders"),
+            ("123456789012:function:orders", "orders"),
+            ("arn:aws:lambda:us-east-1:123456789012:function:orders:7", "orders"),
+        ] {
+            assert_eq!(function_name(r), want);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hook_outside_the_allowed_patterns_is_refused_without_a_call() {
+        let never = mock!(Client::get_function_configuration).then_output(|| {
+            aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput::builder().build()
+        });
+        let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&never]);
+        let router = LambdaRouter::new(client)
+            .with_allowed_hooks(vec!["CodeDeployHook_*".into(), "orders-*".into()]);
+        let err = router
+            .check_hook("Hooks[0].BeforeAllowTraffic", "arn:aws:lambda:us-east-1:123456789012:function:billing-check")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "HookFunctionNotAllowed");
+        let text = err.to_string();
+        assert!(text.contains("Hooks[0].BeforeAllowTraffic") && text.contains("billing-check"), "{text}");
+        assert!(text.contains("CodeDeployHook_*,orders-*"), "{text}");
+        assert_eq!(never.num_calls(), 0);
+        router.check_hook("Hooks[0].BeforeAllowTraffic", "orders-check").await.unwrap();
+        assert_eq!(never.num_calls(), 1);
+    }
 
     fn target() -> LambdaTarget {
         LambdaTarget {

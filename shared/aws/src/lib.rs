@@ -9,6 +9,7 @@ pub mod error;
 pub mod functions;
 pub mod lambda;
 pub mod notify;
+pub mod pipeline;
 pub mod service;
 pub mod store;
 

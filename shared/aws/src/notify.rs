@@ -1,4 +1,5 @@
-//! SNS notifications, named like CodeDeploy's triggers.
+//! Notifications: SNS messages named like CodeDeploy's triggers, and EventBridge events
+//! shaped like CodeDeploy's "CodeDeploy Deployment State-change Notification".
 
 use crate::error::{Error, Result};
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -6,11 +7,47 @@ use aws_sdk_sns::Client;
 use cutover_core::engine::NotificationKind;
 use cutover_core::model::Deployment;
 
-/// Publishes deployment notifications to an SNS topic.
+/// `source` of the events Cutover puts on EventBridge.
+pub const EVENT_SOURCE: &str = "cutover";
+/// `detail-type` of Cutover's deployment state-change events.
+pub const STATE_CHANGE_DETAIL_TYPE: &str = "Cutover Deployment State-change Notification";
+
+/// Publishes deployment notifications to SNS topics and, when a bus is set, EventBridge.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     client: Client,
     topic_arn: Option<String>,
+    bus: Option<(aws_sdk_eventbridge::Client, String)>,
+}
+
+/// The state of a state-change event, in CodeDeploy's words.
+pub fn state(kind: NotificationKind) -> &'static str {
+    match kind {
+        NotificationKind::DeploymentStart => "START",
+        NotificationKind::DeploymentSuccess => "SUCCESS",
+        NotificationKind::DeploymentFailure => "FAILURE",
+        NotificationKind::DeploymentStop => "STOP",
+        NotificationKind::DeploymentRollback => "ROLLBACK",
+    }
+}
+
+/// The `detail` of a state-change event: CodeDeploy's fields (`application`,
+/// `deploymentGroup`, `deploymentId`, `state`, `region`) and Cutover's own.
+pub fn event_detail(kind: NotificationKind, dep: &Deployment, region: &str) -> serde_json::Value {
+    serde_json::json!({
+        "application": dep.application,
+        "deploymentGroup": dep.group,
+        "deploymentId": dep.id,
+        "state": state(kind),
+        "region": region,
+        "status": dep.status.as_str(),
+        "rolledBack": dep.rolled_back,
+        "target": dep.target.to_json(),
+        "currentVersion": dep.target.current_label(),
+        "targetVersion": dep.target.target_label(),
+        "deploymentConfig": dep.config.name,
+        "reason": dep.error.as_ref().map(|e| format!("{}: {}", e.code.as_str(), e.message)),
+    })
 }
 
 /// The JSON message of a notification.
@@ -37,7 +74,22 @@ impl Notifier {
         Notifier {
             client,
             topic_arn: topic_arn.filter(|t| !t.is_empty()),
+            bus: None,
         }
+    }
+
+    /// Also puts every notification on this EventBridge bus (name or ARN) as a
+    /// [`STATE_CHANGE_DETAIL_TYPE`] event from [`EVENT_SOURCE`].
+    pub fn with_event_bus(mut self, client: aws_sdk_eventbridge::Client, bus: String) -> Notifier {
+        if !bus.is_empty() {
+            self.bus = Some((client, bus));
+        }
+        self
+    }
+
+    /// The EventBridge bus, if configured.
+    pub fn event_bus(&self) -> Option<&str> {
+        self.bus.as_ref().map(|(_, b)| b.as_str())
     }
 
     /// The topic, if configured.
@@ -65,7 +117,41 @@ impl Notifier {
                 first_error.get_or_insert(e);
             }
         }
+        if let Err(e) = self.put_event(kind, dep, region).await {
+            first_error.get_or_insert(e);
+        }
         first_error.map_or(Ok(()), Err)
+    }
+
+    async fn put_event(&self, kind: NotificationKind, dep: &Deployment, region: &str) -> Result<()> {
+        let Some((client, bus)) = &self.bus else {
+            return Ok(());
+        };
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(bus)
+            .source(EVENT_SOURCE)
+            .detail_type(STATE_CHANGE_DETAIL_TYPE)
+            .detail(event_detail(kind, dep, region).to_string())
+            .build();
+        let out = client
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| Error::aws("EventBridge", "PutEvents", &e))?;
+        // PutEvents answers 200 with per-entry failures.
+        match out.entries().first().and_then(|e| e.error_code()) {
+            Some(code) => Err(Error::Aws {
+                service: "EventBridge",
+                operation: "PutEvents",
+                message: format!(
+                    "{code}: {}",
+                    out.entries()[0].error_message().unwrap_or("no message")
+                ),
+                retryable: code == "ThrottlingException" || code == "InternalFailure",
+            }),
+            None => Ok(()),
+        }
     }
 
     async fn publish_to(

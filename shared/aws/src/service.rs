@@ -54,6 +54,44 @@ pub fn new_deployment_id() -> String {
     format!("d-{tail}")
 }
 
+/// The deployment id a client token stands for: `d-` and nine letters and digits from a
+/// 64-bit FNV-1a hash of the token. Starting twice with one token names one deployment, so
+/// the second start finds the first instead of starting again (and Step Functions, whose
+/// execution is named after the id, refuses a second execution).
+pub fn token_deployment_id(token: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in token.as_bytes() {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let tail: String = (0..9)
+        .map(|_| {
+            let c = ALPHABET[(hash % ALPHABET.len() as u64) as usize] as char;
+            hash /= ALPHABET.len() as u64;
+            c
+        })
+        .collect();
+    format!("d-{tail}")
+}
+
+/// Checks a client token: 1 to 128 characters among letters, digits and `-_.:/`.
+pub fn check_client_token(token: &str) -> Result<()> {
+    let ok = !token.is_empty()
+        && token.len() <= 128
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::refused(
+            "InvalidOption",
+            format!("clientToken: {token:?} must be 1 to 128 letters, digits or -_.:/ (an event id, a job id or a UUID)"),
+        ))
+    }
+}
+
 /// What starting a deployment needs; the `start` function's input.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -92,6 +130,10 @@ pub struct StartRequest {
     /// cluster, service, listeners and target groups) from.
     #[serde(default)]
     pub group: Option<String>,
+    /// Idempotency key: a start repeated with the same token (a retried invoke, an event
+    /// or a pipeline job delivered twice) returns the deployment the first one started.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 /// The outcome of one decision inside a tick.
@@ -128,6 +170,26 @@ pub struct Cutover {
     pub notifier: Notifier,
     /// Region, for notifications.
     pub region: String,
+    /// Defaults for start requests that leave options out (the stack's parameters).
+    pub defaults: StartDefaults,
+}
+
+/// Option defaults a stack gives every deployment that does not set its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartDefaults {
+    /// Alarm poll interval, seconds.
+    pub alarm_poll_seconds: u64,
+    /// Hook timeout, seconds (a group's own comes first).
+    pub hook_timeout_seconds: u64,
+}
+
+impl Default for StartDefaults {
+    fn default() -> StartDefaults {
+        StartDefaults {
+            alarm_poll_seconds: 10,
+            hook_timeout_seconds: 3600,
+        }
+    }
 }
 
 impl Cutover {
@@ -173,6 +235,38 @@ impl Cutover {
     /// as it is, then records the deployment and takes the target's lock. Nothing in AWS
     /// changes here; a refusal leaves no trace.
     pub async fn start(&self, req: &StartRequest) -> Result<Deployment> {
+        Ok(self.start_once(req).await?.0)
+    }
+
+    /// [`Cutover::start`], also telling whether this call recorded the deployment (`true`)
+    /// or found the one an earlier start with the same client token recorded (`false`).
+    pub async fn start_once(&self, req: &StartRequest) -> Result<(Deployment, bool)> {
+        let id = match &req.client_token {
+            Some(token) => {
+                check_client_token(token)?;
+                let id = token_deployment_id(token);
+                match self.store.load(&id).await {
+                    Ok(existing) => return Ok((existing, false)),
+                    Err(Error::NotFound(_)) => id,
+                    Err(e) => return Err(e),
+                }
+            }
+            None => new_deployment_id(),
+        };
+        match self.start_new(req, id.clone()).await {
+            Ok(dep) => Ok((dep, true)),
+            // Two deliveries of one token racing: the loser finds the winner's record.
+            Err(Error::InProgress { active, .. }) if active == id => {
+                Ok((self.store.load(&id).await?, false))
+            }
+            Err(Error::Conflict(c)) if c == id && req.client_token.is_some() => {
+                Ok((self.store.load(&id).await?, false))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn start_new(&self, req: &StartRequest, id: String) -> Result<Deployment> {
         if req.appspec.len() > MAX_APPSPEC_BYTES {
             return Err(Error::refused(
                 "InvalidAppSpec",
@@ -230,8 +324,10 @@ impl Cutover {
             hook_timeout_seconds: req
                 .hook_timeout_seconds
                 .or(defaults.and_then(|g| g.hook_timeout_seconds))
-                .unwrap_or(3600),
-            alarm_poll_seconds: req.alarm_poll_seconds.unwrap_or(10),
+                .unwrap_or(self.defaults.hook_timeout_seconds),
+            alarm_poll_seconds: req
+                .alarm_poll_seconds
+                .unwrap_or(self.defaults.alarm_poll_seconds),
             time_scale: req.time_scale.unwrap_or(1.0),
             install_timeout_seconds: req.install_timeout_seconds.unwrap_or(900),
             ..DeploymentOptions::default()
@@ -326,7 +422,7 @@ impl Cutover {
         }
         let now = now_ms();
         let mut dep = Deployment::new(
-            new_deployment_id(),
+            id,
             target,
             config,
             spec.hooks.clone(),

@@ -42,7 +42,15 @@ pub struct LogEntry {
 pub struct Store {
     client: Client,
     table: String,
+    event_retention_days: u64,
 }
+
+/// Attribute holding the Unix time (seconds) after which DynamoDB's TTL may delete an
+/// event-log item; the table's `TimeToLiveSpecification` names it.
+pub const EXPIRES_AT: &str = "expiresAt";
+
+/// How long event-log items are kept when `CUTOVER_EVENT_RETENTION_DAYS` is not set.
+pub const DEFAULT_EVENT_RETENTION_DAYS: u64 = 90;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -96,7 +104,15 @@ impl Store {
         Store {
             client,
             table: table.into(),
+            event_retention_days: DEFAULT_EVENT_RETENTION_DAYS,
         }
+    }
+
+    /// Keeps event-log items this many days after they are written (their [`EXPIRES_AT`]);
+    /// 0 keeps them for ever. Deployment records, locks and groups never expire.
+    pub fn with_event_retention_days(mut self, days: u64) -> Store {
+        self.event_retention_days = days;
+        self
     }
 
     /// The table name.
@@ -209,14 +225,20 @@ impl Store {
             .enumerate()
             .map(|(i, line)| {
                 let seq = first_seq + i as u64;
-                let put = Put::builder()
+                let mut put = Put::builder()
                     .table_name(&self.table)
                     .item("pk", s(dep_pk(&dep.id)))
                     .item("sk", s(format!("EVT#{seq:08}")))
                     .item("at", n(at))
                     .item("message", s(line.clone()))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build();
+                    .condition_expression("attribute_not_exists(pk)");
+                if self.event_retention_days > 0 {
+                    put = put.item(
+                        EXPIRES_AT,
+                        n(at / 1000 + self.event_retention_days * 86_400),
+                    );
+                }
+                let put = put.build();
                 Ok(TransactWriteItem::builder().put(built(put)?).build())
             })
             .collect()

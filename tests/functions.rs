@@ -1,0 +1,325 @@
+//! The real function binaries, run as Lambda functions of the emulator (its Lambda Runtime
+//! API), started the ways AWS starts them: an EventBridge rule, the driver state machine
+//! (statemachine/driver.asl.json, executed by the emulator's Step Functions), and Lambda
+//! Invoke with each function's fixture from `events/`.
+
+use aws_sdk_lambda::primitives::Blob;
+use cutover_aws::functions::DEPLOYMENT_REQUESTED;
+use cutover_aws::notify::{EVENT_SOURCE, STATE_CHANGE_DETAIL_TYPE};
+use cutover_aws::store::Store;
+use cutover_core::model::{Deployment, DeploymentStatus};
+use cutover_tests::functions::{serve, Function};
+use cutover_tests::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn fixture(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join("events").join(name)).expect(name);
+    serde_json::from_str(&text).expect(name)
+}
+
+/// Invokes a function; `Err((errorType, errorMessage))` for a function error.
+async fn invoke(name: &str, payload: &Value) -> Result<Value, (String, String)> {
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config().await);
+    let out = lambda
+        .invoke()
+        .function_name(name)
+        .payload(Blob::new(serde_json::to_vec(payload).unwrap()))
+        .send()
+        .await
+        .expect("invoke");
+    let body: Value = out
+        .payload()
+        .map(|b| serde_json::from_slice(b.as_ref()).expect("JSON payload"))
+        .unwrap_or(Value::Null);
+    match out.function_error() {
+        Some(_) => Err((
+            body["errorType"].as_str().unwrap_or("?").to_string(),
+            body["errorMessage"].as_str().unwrap_or("?").to_string(),
+        )),
+        None => Ok(body),
+    }
+}
+
+async fn alias_version(function: &str) -> (String, Option<String>) {
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config().await);
+    let a = lambda
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    let extra = a
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .and_then(|w| w.keys().next().cloned());
+    (a.function_version().unwrap().to_string(), extra)
+}
+
+async fn table() -> (String, Store) {
+    let name = unique("functions");
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk_config().await), &name);
+    store.ensure_table().await.unwrap();
+    (name, store)
+}
+
+/// The driver state machine from statemachine/driver.asl.json, on these functions.
+async fn driver(advance: &Function, control: &Function) -> String {
+    let asl = std::fs::read_to_string(repo().join("statemachine/driver.asl.json"))
+        .unwrap()
+        .replace("${AdvanceFunctionArn}", &advance.arn)
+        .replace("${ControlFunctionArn}", &control.arn);
+    assert!(!asl.contains("${"), "every placeholder substituted");
+    aws_sdk_sfn::Client::new(&sdk_config().await)
+        .create_state_machine()
+        .name(unique("driver"))
+        .definition(asl)
+        .role_arn("arn:aws:iam::123456789012:role/cutover-driver")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn()
+        .to_string()
+}
+
+async fn wait_until(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> Option<Deployment>) -> Deployment {
+    let start = Instant::now();
+    loop {
+        if let Some(d) = f().await {
+            return d;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_requested_event_runs_through_eventbridge_start_and_the_driver() {
+    let sdk = sdk_config().await;
+    let f = unique("orders");
+    let application = unique("shop");
+    seed_function(&f, 2);
+    let (table, store) = table().await;
+    let stack = [
+        ("CUTOVER_TABLE", table.as_str()),
+        ("CUTOVER_EVENT_BUS", "default"),
+        ("CUTOVER_ALLOWED_HOOKS", "CodeDeployHook_*"),
+    ];
+    let advance = serve("advance", &stack);
+    let control = serve("control", &stack);
+    let sm = driver(&advance, &control).await;
+    let mut start_env = stack.to_vec();
+    start_env.push(("CUTOVER_STATE_MACHINE_ARN", sm.as_str()));
+    let start = serve("start", &start_env);
+
+    // The stack's rule: requested deployments go to start.
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let rule = unique("requested");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_pattern(json!({"detail-type": [DEPLOYMENT_REQUESTED], "detail": {"application": [application]}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("start")
+                .arn(&start.arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // A subscriber's rule: Cutover's state changes for this application, into a queue.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("changes"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let changes = unique("changes");
+    events
+        .put_rule()
+        .name(&changes)
+        .event_pattern(json!({"source": [EVENT_SOURCE], "detail-type": [STATE_CHANGE_DETAIL_TYPE], "detail": {"application": [application]}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&changes)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(&queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // The fixture's request, on this test's function, 600 times faster, no alarm.
+    let mut detail = fixture("deployment-requested.json")["detail"].clone();
+    detail["appspec"] = json!(detail["appspec"].as_str().unwrap().replace("\"orders\"", &format!("\"{f}\"")));
+    detail["application"] = json!(application);
+    detail["alarms"] = json!([]);
+    detail["timeScale"] = json!(600);
+    let put = events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source("com.example.ci")
+                .detail_type(DEPLOYMENT_REQUESTED)
+                .detail(detail.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.failed_entry_count(), 0);
+
+    let dep = wait_until("the requested deployment to be recorded", Duration::from_secs(60), async || {
+        store.list(false).await.unwrap().into_iter().find(|d| d.application == application)
+    })
+    .await;
+    let done = wait_until("the driver to finish the deployment", Duration::from_secs(120), async || {
+        store.load(&dep.id).await.ok().filter(|d| d.is_done())
+    })
+    .await;
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(alias_version(&f).await, ("2".to_string(), None));
+    // The driver's execution is named after the deployment and ended well.
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let execution_arn = format!("{}:{}", sm.replace(":stateMachine:", ":execution:"), dep.id);
+    let started = Instant::now();
+    let execution = loop {
+        let e = sfn.describe_execution().execution_arn(&execution_arn).send().await.unwrap();
+        if e.status() != &aws_sdk_sfn::types::ExecutionStatus::Running || started.elapsed() > Duration::from_secs(30) {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(execution.status(), &aws_sdk_sfn::types::ExecutionStatus::Succeeded);
+    assert_eq!(execution.name(), Some(dep.id.as_str()));
+
+    // Subscribers saw START then SUCCESS, with CodeDeploy's fields.
+    let mut states = Vec::new();
+    let started = Instant::now();
+    while states.len() < 2 && started.elapsed() < Duration::from_secs(20) {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in got.messages() {
+            let event: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            assert_eq!(event["source"], EVENT_SOURCE);
+            assert_eq!(event["detail-type"], STATE_CHANGE_DETAIL_TYPE);
+            let d = &event["detail"];
+            assert_eq!(d["deploymentId"], dep.id.as_str());
+            assert_eq!(d["application"], application.as_str());
+            assert_eq!(d["region"], REGION);
+            assert!(d.get("deploymentGroup").is_some());
+            states.push(d["state"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(states, ["START", "SUCCESS"]);
+}
+
+#[tokio::test]
+async fn each_function_answers_its_fixture() {
+    let f = unique("orders");
+    seed_function(&f, 2);
+    let (table, store) = table().await;
+    let stack = [("CUTOVER_TABLE", table.as_str())];
+    let start = serve("start", &stack);
+    let advance = serve("advance", &stack);
+    let control = serve("control", &stack);
+    let alarm = serve("alarm", &stack);
+    let hook_report = serve("hook-report", &stack);
+
+    // Nothing is recorded under the fixtures' deployment id: each handler parses its
+    // fixture and reaches the table.
+    for (function, file) in [
+        (&advance, "advance.json"),
+        (&hook_report, "hook-report.json"),
+        (&control, "control-stop.json"),
+        (&control, "control-continue.json"),
+        (&control, "control-status.json"),
+    ] {
+        let err = invoke(&function.name, &fixture(file)).await.unwrap_err();
+        assert_eq!(err.0, "DeploymentNotFound", "{file}: {err:?}");
+        assert!(err.1.contains("d-7Q2K9X4MB"), "{file}: {err:?}");
+    }
+    let listed = invoke(&control.name, &fixture("control-list.json")).await.unwrap();
+    assert_eq!(listed, json!([]));
+    let ticked = invoke(&alarm.name, &fixture("alarm.json")).await.unwrap();
+    assert_eq!(ticked, json!({"alarmName": "OrdersLiveErrors", "state": "ALARM", "ticked": []}));
+
+    // start: the requested-deployment event, delivered twice, starts one deployment named
+    // after the event id.
+    let mut event = fixture("deployment-requested.json");
+    let appspec = event["detail"]["appspec"].as_str().unwrap().replace("\"orders\"", &format!("\"{f}\""));
+    event["detail"]["appspec"] = json!(appspec);
+    event["detail"]["alarms"] = json!([]);
+    event["detail"]["config"] = json!("CodeDeployDefault.LambdaCanary10Percent30Minutes");
+    let first = invoke(&start.name, &event).await.unwrap();
+    let id = cutover_aws::service::token_deployment_id(event["id"].as_str().unwrap());
+    assert_eq!(first["deploymentId"], id.as_str());
+    let again = invoke(&start.name, &event).await.unwrap();
+    assert_eq!(again["deploymentId"], id.as_str());
+    assert_eq!(store.list(false).await.unwrap().len(), 1);
+    // Another event for the same alias is refused, with the code as errorType.
+    event["id"] = json!("0e6f4c1a-0000-4000-8000-000000000001");
+    let (code, message) = invoke(&start.name, &event).await.unwrap_err();
+    assert_eq!(code, "DeploymentInProgress");
+    assert!(message.contains(&id), "{message}");
+    // A malformed request names the field.
+    event["detail"]["surprise"] = json!(true);
+    let (code, message) = invoke(&start.name, &event).await.unwrap_err();
+    assert_eq!(code, "InvalidEvent");
+    assert!(message.contains("surprise"), "{message}");
+
+    // advance moves the alias (canary: 10 %), control reads and stops it.
+    let mut adv = fixture("advance.json");
+    adv["deploymentId"] = json!(id);
+    let out = invoke(&advance.name, &adv).await.unwrap();
+    assert_eq!(out["done"], false);
+    assert!(out["waitSeconds"].as_u64().unwrap() >= 1);
+    assert_eq!(alias_version(&f).await, ("1".to_string(), Some("2".to_string())));
+    let mut status = fixture("control-status.json");
+    status["deploymentId"] = json!(id);
+    let s = invoke(&control.name, &status).await.unwrap();
+    assert_eq!(s["status"], "InProgress");
+    assert_eq!(s["traffic"]["2"], 10);
+    let mut stop = fixture("control-stop.json");
+    stop["deploymentId"] = json!(id);
+    let s = invoke(&control.name, &stop).await.unwrap();
+    assert_eq!(s["status"], "Stopped");
+    assert_eq!(s["rolledBack"], true);
+    assert_eq!(alias_version(&f).await, ("1".to_string(), None));
+}
