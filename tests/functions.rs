@@ -83,7 +83,11 @@ async fn driver(advance: &Function, control: &Function) -> String {
         .to_string()
 }
 
-async fn wait_until(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> Option<Deployment>) -> Deployment {
+async fn wait_until(
+    what: &str,
+    limit: Duration,
+    mut f: impl AsyncFnMut() -> Option<Deployment>,
+) -> Deployment {
     let start = Instant::now();
     loop {
         if let Some(d) = f().await {
@@ -181,7 +185,10 @@ async fn a_requested_event_runs_through_eventbridge_start_and_the_driver() {
 
     // The fixture's request, on this test's function, 600 times faster, no alarm.
     let mut detail = fixture("deployment-requested.json")["detail"].clone();
-    detail["appspec"] = json!(detail["appspec"].as_str().unwrap().replace("\"orders\"", &format!("\"{f}\"")));
+    detail["appspec"] = json!(detail["appspec"]
+        .as_str()
+        .unwrap()
+        .replace("\"orders\"", &format!("\"{f}\"")));
     detail["application"] = json!(application);
     detail["alarms"] = json!([]);
     detail["timeScale"] = json!(600);
@@ -199,13 +206,24 @@ async fn a_requested_event_runs_through_eventbridge_start_and_the_driver() {
         .unwrap();
     assert_eq!(put.failed_entry_count(), 0);
 
-    let dep = wait_until("the requested deployment to be recorded", Duration::from_secs(60), async || {
-        store.list(false).await.unwrap().into_iter().find(|d| d.application == application)
-    })
+    let dep = wait_until(
+        "the requested deployment to be recorded",
+        Duration::from_secs(60),
+        async || {
+            store
+                .list(false)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|d| d.application == application)
+        },
+    )
     .await;
-    let done = wait_until("the driver to finish the deployment", Duration::from_secs(120), async || {
-        store.load(&dep.id).await.ok().filter(|d| d.is_done())
-    })
+    let done = wait_until(
+        "the driver to finish the deployment",
+        Duration::from_secs(120),
+        async || store.load(&dep.id).await.ok().filter(|d| d.is_done()),
+    )
     .await;
     assert_eq!(done.status, DeploymentStatus::Succeeded, "{:?}", done.error);
     assert_eq!(alias_version(&f).await, ("2".to_string(), None));
@@ -214,13 +232,23 @@ async fn a_requested_event_runs_through_eventbridge_start_and_the_driver() {
     let execution_arn = format!("{}:{}", sm.replace(":stateMachine:", ":execution:"), dep.id);
     let started = Instant::now();
     let execution = loop {
-        let e = sfn.describe_execution().execution_arn(&execution_arn).send().await.unwrap();
-        if e.status() != &aws_sdk_sfn::types::ExecutionStatus::Running || started.elapsed() > Duration::from_secs(30) {
+        let e = sfn
+            .describe_execution()
+            .execution_arn(&execution_arn)
+            .send()
+            .await
+            .unwrap();
+        if e.status() != &aws_sdk_sfn::types::ExecutionStatus::Running
+            || started.elapsed() > Duration::from_secs(30)
+        {
             break e;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    assert_eq!(execution.status(), &aws_sdk_sfn::types::ExecutionStatus::Succeeded);
+    assert_eq!(
+        execution.status(),
+        &aws_sdk_sfn::types::ExecutionStatus::Succeeded
+    );
     assert_eq!(execution.name(), Some(dep.id.as_str()));
 
     // Subscribers saw START then SUCCESS, with CodeDeploy's fields.
@@ -277,15 +305,23 @@ async fn each_function_answers_its_fixture() {
         let id = event["deploymentId"].as_str().unwrap();
         assert!(err.1.contains(id), "{file}: {err:?}");
     }
-    let listed = invoke(&control.name, &fixture("control-list.json")).await.unwrap();
+    let listed = invoke(&control.name, &fixture("control-list.json"))
+        .await
+        .unwrap();
     assert_eq!(listed, json!([]));
     let ticked = invoke(&alarm.name, &fixture("alarm.json")).await.unwrap();
-    assert_eq!(ticked, json!({"alarmName": "OrdersLiveErrors", "state": "ALARM", "ticked": []}));
+    assert_eq!(
+        ticked,
+        json!({"alarmName": "OrdersLiveErrors", "state": "ALARM", "ticked": []})
+    );
 
     // start: the requested-deployment event, delivered twice, starts one deployment named
     // after the event id.
     let mut event = fixture("deployment-requested.json");
-    let appspec = event["detail"]["appspec"].as_str().unwrap().replace("\"orders\"", &format!("\"{f}\""));
+    let appspec = event["detail"]["appspec"]
+        .as_str()
+        .unwrap()
+        .replace("\"orders\"", &format!("\"{f}\""));
     event["detail"]["appspec"] = json!(appspec);
     event["detail"]["alarms"] = json!([]);
     event["detail"]["config"] = json!("CodeDeployDefault.LambdaCanary10Percent30Minutes");
@@ -312,7 +348,10 @@ async fn each_function_answers_its_fixture() {
     let out = invoke(&advance.name, &adv).await.unwrap();
     assert_eq!(out["done"], false);
     assert!(out["waitSeconds"].as_u64().unwrap() >= 1);
-    assert_eq!(alias_version(&f).await, ("1".to_string(), Some("2".to_string())));
+    assert_eq!(
+        alias_version(&f).await,
+        ("1".to_string(), Some("2".to_string()))
+    );
     let mut status = fixture("control-status.json");
     status["deploymentId"] = json!(id);
     let s = invoke(&control.name, &status).await.unwrap();

@@ -41,19 +41,36 @@ impl Results {
                 true
             })
             .then_output(|| PutJobFailureResultOutput::builder().build());
-        mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&success, &failure])
+        mock_client!(
+            aws_sdk_codepipeline,
+            RuleMode::MatchAny,
+            [&success, &failure]
+        )
     }
 
     fn last_success(&self) -> PutJobSuccessResultInput {
-        self.success.lock().unwrap().last().cloned().expect("a success result")
+        self.success
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("a success result")
     }
 
     fn last_failure(&self) -> PutJobFailureResultInput {
-        self.failure.lock().unwrap().last().cloned().expect("a failure result")
+        self.failure
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("a failure result")
     }
 
     fn counts(&self) -> (usize, usize) {
-        (self.success.lock().unwrap().len(), self.failure.lock().unwrap().len())
+        (
+            self.success.lock().unwrap().len(),
+            self.failure.lock().unwrap().len(),
+        )
     }
 }
 
@@ -72,7 +89,8 @@ async fn app(results: &Results) -> App {
 /// A zip holding `files`, made by Python's zipfile (deflated), as CodeBuild makes them.
 fn zip(files: &[(&str, &str)]) -> Vec<u8> {
     let path = std::env::temp_dir().join(format!("{}.zip", unique("artifact")));
-    let spec = serde_json::to_string(&files.iter().map(|(n, t)| json!([n, t])).collect::<Vec<_>>()).unwrap();
+    let spec = serde_json::to_string(&files.iter().map(|(n, t)| json!([n, t])).collect::<Vec<_>>())
+        .unwrap();
     let status = std::process::Command::new(python())
         .args([
             "-c",
@@ -89,10 +107,12 @@ fn zip(files: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// Puts the artifact in the emulator's S3 and returns the job fixture pointing at it.
-async fn job(artifact: &[u8], user_parameters: Value) -> Value {
+async fn new_job(artifact: &[u8], user_parameters: Value) -> Value {
     let sdk = sdk_config().await;
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build(),
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
     );
     let bucket = unique("codepipeline").to_lowercase();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -107,17 +127,21 @@ async fn job(artifact: &[u8], user_parameters: Value) -> Value {
     let text = std::fs::read_to_string(repo().join("events/pipeline-job.json")).unwrap();
     let mut job: Value = serde_json::from_str(&text).unwrap();
     let data = &mut job["CodePipeline.job"]["data"];
-    data["inputArtifacts"][0]["location"]["s3Location"] = json!({"bucketName": bucket, "objectKey": key});
-    data["actionConfiguration"]["configuration"]["UserParameters"] = json!(user_parameters.to_string());
+    data["inputArtifacts"][0]["location"]["s3Location"] =
+        json!({"bucketName": bucket, "objectKey": key});
+    data["actionConfiguration"]["configuration"]["UserParameters"] =
+        json!(user_parameters.to_string());
     job["CodePipeline.job"]["id"] = json!(unique("job"));
     job
 }
 
 fn continuation(job: &Value, token: &str) -> Value {
-    let text = std::fs::read_to_string(repo().join("events/pipeline-job-continuation.json")).unwrap();
+    let text =
+        std::fs::read_to_string(repo().join("events/pipeline-job-continuation.json")).unwrap();
     let mut next: Value = serde_json::from_str(&text).unwrap();
     next["CodePipeline.job"]["data"]["continuationToken"] = json!(token);
-    next["CodePipeline.job"]["data"]["inputArtifacts"] = job["CodePipeline.job"]["data"]["inputArtifacts"].clone();
+    next["CodePipeline.job"]["data"]["inputArtifacts"] =
+        job["CodePipeline.job"]["data"]["inputArtifacts"].clone();
     next
 }
 
@@ -133,15 +157,24 @@ async fn a_job_starts_one_deployment_reports_progress_and_succeeds() {
     let app = app(&results).await;
     let artifact = zip(&[
         ("deploy/appspec.yaml", &appspec(&f, None, None)),
-        ("app/handler.py", "def handler(event, context):\n    return 1\n"),
+        (
+            "app/handler.py",
+            "def handler(event, context):\n    return 1\n",
+        ),
     ]);
-    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("events/pipeline-job.json")).unwrap()).unwrap();
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/pipeline-job.json")).unwrap(),
+    )
+    .unwrap();
     let mut params: Value = serde_json::from_str(
-        fixture["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"].as_str().unwrap(),
+        fixture["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]
+            ["UserParameters"]
+            .as_str()
+            .unwrap(),
     )
     .unwrap();
     params["config"] = json!("CodeDeployDefault.LambdaCanary10Percent30Minutes");
-    let job = job(&artifact, params).await;
+    let job = new_job(&artifact, params).await;
 
     // First delivery: started, continuation with the deployment id.
     let out = handle(&app, job.clone()).await.unwrap();
@@ -168,29 +201,52 @@ async fn a_job_starts_one_deployment_reports_progress_and_succeeds() {
     let out = handle(&app, next.clone()).await.unwrap();
     assert_eq!(out["result"], "continue");
     let progress = results.last_success();
-    assert_eq!(progress.job_id(), Some("7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"));
+    assert_eq!(
+        progress.job_id(),
+        Some("7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f")
+    );
     assert_eq!(progress.continuation_token(), Some(id.as_str()));
-    let pct = progress.execution_details().unwrap().percent_complete().unwrap();
+    let pct = progress
+        .execution_details()
+        .unwrap()
+        .percent_complete()
+        .unwrap();
     assert!((1..100).contains(&pct), "{pct}");
-    assert!(progress.execution_details().unwrap().summary().unwrap().contains("10%"));
+    assert!(progress
+        .execution_details()
+        .unwrap()
+        .summary()
+        .unwrap()
+        .contains("10%"));
 
     // The canary bakes for 30 minutes: stop it with a rollback, and the next continuation
     // fails the job with the deployment's outcome.
-    let stopped = app.cutover.stop(&id, Some(true), Some("test".into())).await.unwrap();
+    let stopped = app
+        .cutover
+        .stop(&id, Some(true), Some("test".into()))
+        .await
+        .unwrap();
     assert_eq!(stopped.deployment.status, DeploymentStatus::Stopped);
     let out = handle(&app, next).await.unwrap();
     assert_eq!(out["result"], "failed");
     let failure = results.last_failure();
-    assert_eq!(failure.job_id(), Some("7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"));
+    assert_eq!(
+        failure.job_id(),
+        Some("7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f")
+    );
     let fd = failure.failure_details().unwrap();
     assert_eq!(fd.r#type(), &FailureType::JobFailed);
     assert_eq!(fd.external_execution_id(), Some(id.as_str()));
-    assert!(fd.message().contains(&id) && fd.message().contains("Stopped"), "{}", fd.message());
+    assert!(
+        fd.message().contains(&id) && fd.message().contains("Stopped"),
+        "{}",
+        fd.message()
+    );
 
     // All at once: the continuation after the end succeeds the job, with the revision.
     let mut params = json!({"config": "CodeDeployDefault.LambdaAllAtOnce", "appspecFile": "deploy/appspec.yaml"});
     params["application"] = json!("orders");
-    let job = job(&artifact, params).await;
+    let job = new_job(&artifact, params).await;
     let out = handle(&app, job.clone()).await.unwrap();
     let id = out["deploymentId"].as_str().unwrap().to_string();
     loop {
@@ -206,7 +262,10 @@ async fn a_job_starts_one_deployment_reports_progress_and_succeeds() {
     assert_eq!(results.counts(), (successes + 1, failures));
     let done = results.last_success();
     assert_eq!(done.continuation_token(), None);
-    assert_eq!(done.execution_details().unwrap().percent_complete(), Some(100));
+    assert_eq!(
+        done.execution_details().unwrap().percent_complete(),
+        Some(100)
+    );
     let revision = done.current_revision().unwrap();
     assert_eq!(revision.revision(), "2");
     assert_eq!(revision.change_identifier(), id.as_str());
@@ -220,15 +279,45 @@ async fn bad_jobs_fail_with_the_field_named_and_start_nothing() {
     let app = app(&results).await;
     let good = appspec(&f, None, None);
     let cases: Vec<(Vec<u8>, Value, FailureType, &str)> = vec![
-        (zip(&[("deploy/appspec.yaml", &good)]), json!({"confg": "x"}), FailureType::ConfigurationError, "unknown field `confg`"),
-        (zip(&[("deploy/appspec.yaml", &good)]), json!({"appspecFile": "appspec.yaml"}), FailureType::ConfigurationError, "no appspec.yaml"),
-        (zip(&[("appspec.yaml", &good)]), json!({"config": "CodeDeployDefault.LambdaFast"}), FailureType::ConfigurationError, "CodeDeployDefault.LambdaFast"),
-        (zip(&[("appspec.yaml", "version: 0.0\nResources: []\n")]), json!({}), FailureType::ConfigurationError, "Resources"),
-        (b"not a zip at all".to_vec(), json!({}), FailureType::ConfigurationError, "not a zip archive"),
-        (zip(&[("appspec.yaml", &good)]), json!({"artifact": "SourceOutput"}), FailureType::ConfigurationError, "no input artifact SourceOutput"),
+        (
+            zip(&[("deploy/appspec.yaml", &good)]),
+            json!({"confg": "x"}),
+            FailureType::ConfigurationError,
+            "unknown field `confg`",
+        ),
+        (
+            zip(&[("deploy/appspec.yaml", &good)]),
+            json!({"appspecFile": "appspec.yaml"}),
+            FailureType::ConfigurationError,
+            "no appspec.yaml",
+        ),
+        (
+            zip(&[("appspec.yaml", &good)]),
+            json!({"config": "CodeDeployDefault.LambdaFast"}),
+            FailureType::ConfigurationError,
+            "CodeDeployDefault.LambdaFast",
+        ),
+        (
+            zip(&[("appspec.yaml", "version: 0.0\nResources: []\n")]),
+            json!({}),
+            FailureType::ConfigurationError,
+            "Resources",
+        ),
+        (
+            b"not a zip at all".to_vec(),
+            json!({}),
+            FailureType::ConfigurationError,
+            "not a zip archive",
+        ),
+        (
+            zip(&[("appspec.yaml", &good)]),
+            json!({"artifact": "SourceOutput"}),
+            FailureType::ConfigurationError,
+            "no input artifact SourceOutput",
+        ),
     ];
     for (artifact, params, kind, needle) in cases {
-        let job = job(&artifact, params.clone()).await;
+        let job = new_job(&artifact, params.clone()).await;
         let out = handle(&app, job.clone()).await.unwrap();
         assert_eq!(out["result"], "failed", "{params}");
         let failure = results.last_failure();
@@ -241,13 +330,19 @@ async fn bad_jobs_fail_with_the_field_named_and_start_nothing() {
     assert!(app.cutover.store.list(false).await.unwrap().is_empty());
 
     // An inline AppSpec needs no artifact.
-    let mut job = job(b"unused", json!({"appspec": good, "config": "CodeDeployDefault.LambdaCanary10Percent30Minutes"})).await;
+    let mut job = new_job(
+        b"unused",
+        json!({"appspec": good, "config": "CodeDeployDefault.LambdaCanary10Percent30Minutes"}),
+    )
+    .await;
     job["CodePipeline.job"]["data"]["inputArtifacts"] = json!([]);
     let out = handle(&app, job).await.unwrap();
     assert_eq!(out["result"], "continue", "{out}");
     // Not a CodePipeline job at all: an error, and nothing sent to CodePipeline.
     let before = results.counts();
-    let err = handle(&app, json!({"deploymentId": "d-7Q2K9X4MB"})).await.unwrap_err();
+    let err = handle(&app, json!({"deploymentId": "d-7Q2K9X4MB"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "InvalidEvent");
     assert_eq!(results.counts(), before);
 }

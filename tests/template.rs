@@ -294,7 +294,10 @@ fn hooks_topics_and_the_bus_are_limited_by_parameters_not_wildcards() {
             .take(3)
             .collect::<Vec<_>>()
             .join(" ");
-        assert!(line.contains(parameter), "{var} is not set from {parameter}: {line}");
+        assert!(
+            line.contains(parameter),
+            "{var} is not set from {parameter}: {line}"
+        );
         assert!(
             t["Parameters"][parameter].is_mapping() || t["Resources"][parameter].is_mapping(),
             "{parameter} is neither a parameter nor a resource"
@@ -328,10 +331,16 @@ fn the_outputs_the_cli_reads_exist() {
         "DriverStateMachineArn",
         "HookReportFunctionArn",
     ] {
-        assert!(t["Outputs"][output]["Value"] != Value::Null, "output {output}");
+        assert!(
+            t["Outputs"][output]["Value"] != Value::Null,
+            "output {output}"
+        );
     }
     let sm = &t["Resources"]["DriverStateMachine"]["Properties"];
     assert_eq!(sm["Type"], "STANDARD");
     let uri = sm["DefinitionUri"].as_str().unwrap();
-    assert!(uri.starts_with("statemachine/") && repo().join(uri).exists(), "{uri}");
+    assert!(
+        uri.starts_with("statemachine/") && repo().join(uri).exists(),
+        "{uri}"
+    );
 }

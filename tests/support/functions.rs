@@ -41,7 +41,10 @@ pub fn binary(name: &str) -> PathBuf {
 pub fn serve(binary_name: &str, env: &[(&str, &str)]) -> Function {
     let name = unique(&format!("cutover-{binary_name}"));
     let out = seed(&["runtime", "--name", &name]);
-    let arn = out["functionArn"].as_str().expect("functionArn").to_string();
+    let arn = out["functionArn"]
+        .as_str()
+        .expect("functionArn")
+        .to_string();
     let bin = binary(binary_name);
     let logs = bin.parent().unwrap().join("function-logs");
     std::fs::create_dir_all(&logs).unwrap();

@@ -400,7 +400,10 @@ mod tests {
             ("orders", "orders"),
             ("orders:live", "orders"),
             ("123456789012:function:orders", "orders"),
-            ("arn:aws:lambda:us-east-1:123456789012:function:orders:7", "orders"),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:orders:7",
+                "orders",
+            ),
         ] {
             assert_eq!(function_name(r), want);
         }
@@ -415,15 +418,24 @@ mod tests {
         let router = LambdaRouter::new(client)
             .with_allowed_hooks(vec!["CodeDeployHook_*".into(), "orders-*".into()]);
         let err = router
-            .check_hook("Hooks[0].BeforeAllowTraffic", "arn:aws:lambda:us-east-1:123456789012:function:billing-check")
+            .check_hook(
+                "Hooks[0].BeforeAllowTraffic",
+                "arn:aws:lambda:us-east-1:123456789012:function:billing-check",
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code(), "HookFunctionNotAllowed");
         let text = err.to_string();
-        assert!(text.contains("Hooks[0].BeforeAllowTraffic") && text.contains("billing-check"), "{text}");
+        assert!(
+            text.contains("Hooks[0].BeforeAllowTraffic") && text.contains("billing-check"),
+            "{text}"
+        );
         assert!(text.contains("CodeDeployHook_*,orders-*"), "{text}");
         assert_eq!(never.num_calls(), 0);
-        router.check_hook("Hooks[0].BeforeAllowTraffic", "orders-check").await.unwrap();
+        router
+            .check_hook("Hooks[0].BeforeAllowTraffic", "orders-check")
+            .await
+            .unwrap();
         assert_eq!(never.num_calls(), 1);
     }
 

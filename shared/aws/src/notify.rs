@@ -123,7 +123,12 @@ impl Notifier {
         first_error.map_or(Ok(()), Err)
     }
 
-    async fn put_event(&self, kind: NotificationKind, dep: &Deployment, region: &str) -> Result<()> {
+    async fn put_event(
+        &self,
+        kind: NotificationKind,
+        dep: &Deployment,
+        region: &str,
+    ) -> Result<()> {
         let Some((client, bus)) = &self.bus else {
             return Ok(());
         };

@@ -15,9 +15,7 @@
 use crate::error::{Error, Result};
 use crate::functions::App;
 use crate::service::StartRequest;
-use aws_sdk_codepipeline::types::{
-    CurrentRevision, ExecutionDetails, FailureDetails, FailureType,
-};
+use aws_sdk_codepipeline::types::{CurrentRevision, ExecutionDetails, FailureDetails, FailureType};
 use cutover_core::model::{Deployment, DeploymentStatus, EventStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -194,7 +192,10 @@ pub fn read_zip_entry(archive: &[u8], path: &str, limit: u64) -> Result<Option<V
     let mut at = u32_at(eocd + 16)? as usize;
     let wanted = path.trim_start_matches("./");
     for _ in 0..entries {
-        if !archive.get(at..).is_some_and(|r| r.starts_with(&[0x50, 0x4b, 0x01, 0x02])) {
+        if !archive
+            .get(at..)
+            .is_some_and(|r| r.starts_with(&[0x50, 0x4b, 0x01, 0x02]))
+        {
             return Err(bad("corrupt central directory"));
         }
         let method = u16_at(at + 10)?;
@@ -211,9 +212,14 @@ pub fn read_zip_entry(archive: &[u8], path: &str, limit: u64) -> Result<Option<V
             continue;
         }
         if size > limit {
-            return Err(bad(&format!("{wanted} is {size} bytes, over the {limit}-byte limit")));
+            return Err(bad(&format!(
+                "{wanted} is {size} bytes, over the {limit}-byte limit"
+            )));
         }
-        if !archive.get(local..).is_some_and(|r| r.starts_with(&[0x50, 0x4b, 0x03, 0x04])) {
+        if !archive
+            .get(local..)
+            .is_some_and(|r| r.starts_with(&[0x50, 0x4b, 0x03, 0x04]))
+        {
             return Err(bad("corrupt local header"));
         }
         let start = local + 30 + u16_at(local + 26)? + u16_at(local + 28)?;
@@ -229,10 +235,16 @@ pub fn read_zip_entry(archive: &[u8], path: &str, limit: u64) -> Result<Option<V
                     .read_to_end(&mut out)
                     .map_err(|e| bad(&format!("{wanted}: {e}")))?;
             }
-            m => return Err(bad(&format!("{wanted}: compression method {m} is not supported (use deflate)"))),
+            m => {
+                return Err(bad(&format!(
+                    "{wanted}: compression method {m} is not supported (use deflate)"
+                )))
+            }
         }
         if out.len() as u64 > limit || out.len() as u64 != size {
-            return Err(bad(&format!("{wanted}: inflated size does not match the archive")));
+            return Err(bad(&format!(
+                "{wanted}: inflated size does not match the archive"
+            )));
         }
         return Ok(Some(out));
     }
@@ -307,10 +319,18 @@ async fn appspec(app: &App, job: &Job, params: &UserParameters) -> Result<String
             )
         })?,
     };
-    let Some(s3) = artifact.location.s3_location.as_ref().filter(|_| artifact.location.kind == "S3") else {
+    let Some(s3) = artifact
+        .location
+        .s3_location
+        .as_ref()
+        .filter(|_| artifact.location.kind == "S3")
+    else {
         return Err(Error::refused(
             "InvalidArtifact",
-            format!("input artifact {}: only S3 artifacts are supported", artifact.name),
+            format!(
+                "input artifact {}: only S3 artifacts are supported",
+                artifact.name
+            ),
         ));
     };
     let bytes = read_artifact(app, job, s3).await?;
@@ -319,9 +339,13 @@ async fn appspec(app: &App, job: &Job, params: &UserParameters) -> Result<String
         None => DEFAULT_APPSPEC_FILES.to_vec(),
     };
     for name in &names {
-        if let Some(data) = read_zip_entry(&bytes, name, crate::service::MAX_APPSPEC_BYTES as u64)? {
+        if let Some(data) = read_zip_entry(&bytes, name, crate::service::MAX_APPSPEC_BYTES as u64)?
+        {
             return String::from_utf8(data).map_err(|_| {
-                Error::refused("InvalidAppSpec", format!("{name} in artifact {}: not UTF-8 text", artifact.name))
+                Error::refused(
+                    "InvalidAppSpec",
+                    format!("{name} in artifact {}: not UTF-8 text", artifact.name),
+                )
             });
         }
     }
@@ -361,7 +385,10 @@ async fn read_artifact(app: &App, job: &Job, s3: &S3Location) -> Result<Vec<u8>>
     if out.content_length().unwrap_or(0) as u64 > MAX_ARTIFACT_BYTES {
         return Err(Error::refused(
             "InvalidArtifact",
-            format!("input artifact s3://{}/{}: over the {MAX_ARTIFACT_BYTES}-byte limit", s3.bucket_name, s3.object_key),
+            format!(
+                "input artifact s3://{}/{}: over the {MAX_ARTIFACT_BYTES}-byte limit",
+                s3.bucket_name, s3.object_key
+            ),
         ));
     }
     let body = out.body.collect().await.map_err(|e| Error::Aws {
@@ -459,7 +486,11 @@ pub async fn report(
                 .put_job_success_result()
                 .job_id(job_id)
                 .set_execution_details(details)
-                .set_current_revision(revision.transpose().map_err(|e| Error::Corrupt(e.to_string()))?)
+                .set_current_revision(
+                    revision
+                        .transpose()
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                )
                 .send()
                 .await
                 .map(|_| ())
@@ -496,12 +527,21 @@ pub async fn handle(app: &App, event: Value) -> Result<Value> {
             let token = job.data.continuation_token.clone().unwrap_or_default();
             (Verdict::Continue(token), None)
         }
-        Err(e) => (Verdict::Failed(failure_type(&e), format!("{}: {e}", e.code())), None),
+        Err(e) => (
+            Verdict::Failed(failure_type(&e), format!("{}: {e}", e.code())),
+            None,
+        ),
     };
     report(&app.codepipeline, &job.id, &verdict, dep.as_ref()).await?;
     Ok(match &verdict {
-        Verdict::Continue(token) => json!({"jobId": job.id, "result": "continue", "deploymentId": token}),
-        Verdict::Succeeded => json!({"jobId": job.id, "result": "succeeded", "deploymentId": dep.map(|d| d.id)}),
-        Verdict::Failed(kind, message) => json!({"jobId": job.id, "result": "failed", "failureType": kind.as_str(), "message": message, "deploymentId": dep.map(|d| d.id)}),
+        Verdict::Continue(token) => {
+            json!({"jobId": job.id, "result": "continue", "deploymentId": token})
+        }
+        Verdict::Succeeded => {
+            json!({"jobId": job.id, "result": "succeeded", "deploymentId": dep.map(|d| d.id)})
+        }
+        Verdict::Failed(kind, message) => {
+            json!({"jobId": job.id, "result": "failed", "failureType": kind.as_str(), "message": message, "deploymentId": dep.map(|d| d.id)})
+        }
     })
 }

@@ -421,14 +421,7 @@ impl Cutover {
             ));
         }
         let now = now_ms();
-        let mut dep = Deployment::new(
-            id,
-            target,
-            config,
-            spec.hooks.clone(),
-            options,
-            now,
-        );
+        let mut dep = Deployment::new(id, target, config, spec.hooks.clone(), options, now);
         dep.hook_token = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         match &group {
             Some(g) => {
