@@ -1,23 +1,34 @@
 //! `cutover`: progressive delivery for AWS Lambda aliases and ECS services, from the
 //! command line.
+//!
+//! Without `--local`, the deployment commands go through the functions Cutover's stack
+//! deployed ([`remote`]); with it, this process works on the table and AWS directly.
 
 mod deploy;
+mod remote;
 mod render;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::parser::ValueSource;
+use clap::{
+    ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
+use cutover_aws::functions::ControlInput;
 use cutover_aws::{Cutover, Error};
 use cutover_core::config::DeploymentConfig;
 use cutover_core::group::DeploymentGroup;
-use cutover_core::model::Deployment;
 use deploy::deploy;
-use render::{print_plan, print_status};
+use remote::{Function, Remote, Role};
+use render::{continue_line, list_line, print_plan, status_text, stop_line, View};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
 const EXIT_OK: u8 = 0;
 const EXIT_ENDED_BADLY: u8 = 1;
 const EXIT_REFUSED: u8 = 2;
+/// `deploy --wait` in remote mode stopped waiting on Ctrl-C; the deployment goes on.
+const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,25 +39,97 @@ const EXIT_REFUSED: u8 = 2;
 service from its task set to a replacement task set through ALB weighted target groups, on a \
 canary, linear, all-at-once or custom schedule; run the AppSpec's hooks, watch CloudWatch \
 alarms and roll back when something is wrong.\n\n\
+Two ways to run the deployment commands (deploy, status, stop, continue, list):\n\n\
+- Remote, the default: they call the `start` and `control` functions of the stack you \
+deployed with `sam deploy`, and the deployment runs in AWS (Step Functions), whether or not \
+this machine stays connected. Name the stack with --stack (or CUTOVER_STACK): its outputs \
+StartFunctionName and ControlFunctionName name the functions. Or name the functions \
+themselves with --start-function / --control-function (CUTOVER_START_FUNCTION, \
+CUTOVER_CONTROL_FUNCTION). Operators need only lambda:InvokeFunction on them.\n\n\
+- Local, with --local (or CUTOVER_LOCAL=1): this process reads and writes the DynamoDB table \
+and calls AWS itself, and `deploy` runs the deployment loop here, creating the table if \
+missing. For a laptop, tests and the local emulator.\n\n\
+`group put`, `group get`, `groups`, `config put`, `configs` and `plan` always work on the \
+table directly: --table (or CUTOVER_TABLE), else the stack's TableName output when --stack is \
+given, else `cutover`.\n\n\
 ECS services (and Lambda defaults) are described by deployment groups: `cutover group put \
 --file group.yaml`, then `cutover deploy --group APP/NAME`.\n\n\
 Endpoint, region and credentials come from the standard AWS settings (AWS_REGION, \
-AWS_PROFILE, AWS_ENDPOINT_URL, ...). State lives in the DynamoDB table --table.",
-    after_help = "Examples:\n  \
-cutover deploy --appspec appspec.yaml --config CodeDeployDefault.LambdaCanary10Percent5Minutes --alarm ErrorsHigh --local --wait\n  \
-cutover group put --file web-prod.yaml\n  \
-cutover deploy --group shop/web-prod --appspec appspec-ecs.yaml --local --wait\n  \
-cutover continue d-ABCDEF123\n  \
-cutover plan --config Linear10PercentEvery1Minute\n  \
+AWS_PROFILE, AWS_ENDPOINT_URL, ...).",
+    after_help = "Examples, remote (the stack `sam deploy` created is named cutover):\n  \
+cutover --stack cutover deploy --appspec appspec.yaml --wait\n  \
+cutover --stack cutover deploy --appspec appspec.yaml --config CodeDeployDefault.LambdaCanary10Percent5Minutes --alarm ErrorsHigh --wait\n  \
+export CUTOVER_STACK=cutover\n  \
 cutover status d-ABCDEF123 --output json\n  \
-cutover stop d-ABCDEF123 --rollback"
+cutover stop d-ABCDEF123 --rollback\n  \
+cutover continue d-ABCDEF123\n  \
+cutover list --active\n\
+Examples, local (this process does the work):\n  \
+cutover deploy --local --appspec appspec.yaml --config Canary10Percent5Minutes --alarm ErrorsHigh --wait\n  \
+cutover deploy --local --group shop/web-prod --appspec appspec-ecs.yaml --wait\n  \
+cutover --local status d-ABCDEF123\n\
+Examples, on the table (either way):\n  \
+cutover --stack cutover group put --file web-prod.yaml\n  \
+cutover plan --config Linear10PercentEvery1Minute\n  \
+cutover configs"
 )]
 struct Cli {
-    /// DynamoDB table holding deployments and custom configurations.
-    #[arg(long, global = true, env = "CUTOVER_TABLE", default_value = "cutover")]
-    table: String,
-    /// SNS topic for DeploymentStart/Success/Failure/Stop/Rollback notifications.
-    #[arg(long, global = true, env = "CUTOVER_TOPIC_ARN")]
+    /// Work from this process: read and write the table and call AWS directly, and run
+    /// `deploy`'s loop here. Without it, deploy, status, stop, continue and list call the
+    /// deployed functions.
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_LOCAL",
+        action = ArgAction::SetTrue,
+        value_parser = BoolishValueParser::new(),
+        help_heading = "Where Cutover runs"
+    )]
+    local: bool,
+    /// The stack `sam deploy` created: its outputs name the functions (and the table).
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_STACK",
+        value_name = "NAME",
+        help_heading = "Where Cutover runs"
+    )]
+    stack: Option<String>,
+    /// The deployed start function (name or ARN), instead of the stack's StartFunctionName.
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_START_FUNCTION",
+        value_name = "NAME",
+        help_heading = "Where Cutover runs"
+    )]
+    start_function: Option<String>,
+    /// The deployed control function (name or ARN), instead of the stack's
+    /// ControlFunctionName.
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_CONTROL_FUNCTION",
+        value_name = "NAME",
+        help_heading = "Where Cutover runs"
+    )]
+    control_function: Option<String>,
+    /// DynamoDB table holding deployments, groups and custom configurations, for --local and
+    /// the table commands [default: the stack's TableName output with --stack, else cutover].
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_TABLE",
+        help_heading = "Where Cutover runs"
+    )]
+    table: Option<String>,
+    /// SNS topic for DeploymentStart/Success/Failure/Stop/Rollback notifications (--local).
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_TOPIC_ARN",
+        help_heading = "Where Cutover runs"
+    )]
     topic_arn: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -67,13 +150,33 @@ struct OutputArg {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Start a deployment from a CodeDeploy AppSpec (Lambda, or ECS with --group).
+    #[command(flatten)]
+    Deployment(DeploymentCommand),
+    #[command(flatten)]
+    Table(TableCommand),
+}
+
+/// The commands that go through the deployed functions unless `--local`.
+#[derive(Subcommand, Debug)]
+enum DeploymentCommand {
+    /// Start a deployment from a CodeDeploy AppSpec (Lambda, or ECS with --group): through
+    /// the deployed start function, or in this process with --local.
     #[command(
-        after_help = "Exit codes with --wait: 0 succeeded; 1 failed, stopped or rolled back; \
-2 refused before anything changed (invalid input, missing resource, another deployment in progress)."
+        after_help = "Exit codes: 0 succeeded (remote without --wait: started); 1 failed, stopped or rolled \
+back, AWS failed, or the deployment could not be followed to its end; 2 refused before anything changed (invalid input, missing resource, another \
+deployment in progress, no function configured); 130 remote --wait interrupted by Ctrl-C (the \
+deployment goes on in AWS).\n\n\
+Remote (the default): the start function records the deployment and hands it to the deployed \
+state machine; --wait follows it through the control function, and Ctrl-C only stops waiting. \
+Local (--local): this process runs the deployment to its end, --wait or not; Ctrl-C stops it \
+and rolls back.\n\n\
+Examples:\n  \
+cutover --stack cutover deploy --appspec appspec.yaml --wait\n  \
+cutover deploy --local --appspec appspec.yaml --config Canary10Percent5Minutes --wait"
     )]
     Deploy(DeployArgs),
-    /// Show a deployment: status, traffic, lifecycle events, error.
+    /// Show a deployment: status, traffic, lifecycle events, error (and, with --local, the
+    /// last entries of its event log).
     Status {
         /// Deployment id (d-XXXXXXXXX).
         id: String,
@@ -111,18 +214,25 @@ enum Command {
         #[command(flatten)]
         out: OutputArg,
     },
+}
+
+/// The commands that work on the table directly.
+#[derive(Subcommand, Debug)]
+enum TableCommand {
     /// Manage deployment groups: where an ECS service's cluster, listeners and target
     /// groups are described, and defaults (config, alarms, rollback) for its deployments.
+    /// Works on the table directly.
     Group {
         #[command(subcommand)]
         command: GroupCommand,
     },
-    /// List the stored deployment groups.
+    /// List the stored deployment groups (read from the table).
     Groups {
         #[command(flatten)]
         out: OutputArg,
     },
-    /// Show the traffic schedule of a configuration, without deploying.
+    /// Show the traffic schedule of a configuration, without deploying (custom
+    /// configurations are read from the table).
     Plan {
         /// Configuration name (CodeDeployDefault.*, SAM short name, or a custom one).
         #[arg(long)]
@@ -130,12 +240,13 @@ enum Command {
         #[command(flatten)]
         out: OutputArg,
     },
-    /// List the predefined and custom deployment configurations.
+    /// List the predefined and custom deployment configurations (custom ones from the
+    /// table).
     Configs {
         #[command(flatten)]
         out: OutputArg,
     },
-    /// Manage custom deployment configurations.
+    /// Manage custom deployment configurations. Works on the table directly.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
@@ -225,25 +336,20 @@ struct DeployArgs {
     /// How often alarms are read while waiting.
     #[arg(long, default_value_t = 10)]
     alarm_poll_seconds: u64,
-    /// Run the deployment loop in this process (creates the table if missing) instead of the
-    /// deployed state machine.
-    #[arg(long)]
-    local: bool,
-    /// Wait for the deployment to end; the exit code tells how it ended.
+    /// Wait for the deployment to end, printing its progress; the exit code tells how it
+    /// ended. (--local always runs the deployment to its end.)
     #[arg(long)]
     wait: bool,
     /// Make every configured wait X times shorter (demos and tests only; 60 turns a minute
     /// into a second).
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
-    /// State machine to hand the deployment to when not --local (output of `sam deploy`).
-    #[arg(long, env = "CUTOVER_STATE_MACHINE_ARN")]
-    state_machine_arn: Option<String>,
     #[command(flatten)]
     out: OutputArg,
 }
 
 /// An error with the exit code it maps to.
+#[derive(Debug, Clone)]
 struct Failure {
     code: u8,
     error_code: String,
@@ -278,22 +384,39 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let output = match &cli.command {
-        Command::Deploy(a) => a.out.output,
-        Command::Status { out, .. }
-        | Command::List { out, .. }
-        | Command::Stop { out, .. }
-        | Command::Continue { out, .. }
-        | Command::Plan { out, .. }
-        | Command::Groups { out }
-        | Command::Configs { out } => out.output,
-        Command::Config {
-            command: ConfigCommand::Put { out, .. },
-        }
-        | Command::Group {
-            command: GroupCommand::Put { out, .. } | GroupCommand::Get { out, .. },
-        } => out.output,
+        Command::Deployment(DeploymentCommand::Deploy(a)) => a.out.output,
+        Command::Deployment(
+            DeploymentCommand::Status { out, .. }
+            | DeploymentCommand::List { out, .. }
+            | DeploymentCommand::Stop { out, .. }
+            | DeploymentCommand::Continue { out, .. },
+        )
+        | Command::Table(
+            TableCommand::Plan { out, .. }
+            | TableCommand::Groups { out }
+            | TableCommand::Configs { out }
+            | TableCommand::Config {
+                command: ConfigCommand::Put { out, .. },
+            }
+            | TableCommand::Group {
+                command: GroupCommand::Put { out, .. } | GroupCommand::Get { out, .. },
+            },
+        ) => out.output,
+    };
+    let given = Given {
+        start: given(&matches, "start_function", &cli.start_function, Role::Start),
+        control: given(
+            &matches,
+            "control_function",
+            &cli.control_function,
+            Role::Control,
+        ),
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -305,7 +428,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ENDED_BADLY);
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(cli, given)) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             if output == Output::Json {
@@ -320,56 +443,214 @@ fn main() -> ExitCode {
     }
 }
 
-async fn connect(cli: &Cli) -> Cutover {
-    let sdk = cutover_aws::clients::aws_config().await;
-    let settings = cutover_aws::clients::Settings {
-        table: Some(cli.table.clone()),
-        topic_arn: cli.topic_arn.clone(),
-    };
-    cutover_aws::clients::build(&sdk, &settings)
+/// The functions named by flag or environment, before the stack is read.
+struct Given {
+    start: Option<Function>,
+    control: Option<Function>,
 }
 
-async fn run(cli: Cli) -> Result<u8, Failure> {
-    let app = connect(&cli).await;
-    match cli.command {
-        Command::Deploy(args) => deploy(&app, args).await,
-        Command::Status { id, out } => {
-            let dep = app.store.load(&id).await?;
-            match out.output {
-                Output::Json => println!("{}", dep.summary()),
-                Output::Text => print_status(&app, &dep).await,
+/// A function named by its flag or its variable, with which of the two named it.
+fn given(matches: &ArgMatches, id: &str, value: &Option<String>, role: Role) -> Option<Function> {
+    let name = value.as_ref().filter(|v| !v.is_empty())?;
+    let named_by = match matches.value_source(id) {
+        Some(ValueSource::EnvVariable) => role.env(),
+        _ => role.flag(),
+    };
+    Some(Function {
+        role,
+        name: name.clone(),
+        named_by: named_by.to_string(),
+    })
+}
+
+/// Where the deployment commands go.
+pub(crate) enum Mode {
+    /// `--local`: this process, on the table.
+    Local(Cutover),
+    /// The deployed functions.
+    Remote(Remote),
+}
+
+/// A deployment's summary JSON and its view for the text renderers.
+type Shown = (Value, View);
+
+/// Reads a summary the control function answered.
+fn shown(summary: Value) -> Result<Shown, Failure> {
+    match View::from_summary(&summary) {
+        Ok(view) => Ok((summary, view)),
+        Err(e) => Err(Failure {
+            code: EXIT_ENDED_BADLY,
+            error_code: "FunctionError".into(),
+            message: format!("the control function answered with an unexpected summary: {e}"),
+        }),
+    }
+}
+
+/// `status` through the control function.
+pub(crate) async fn remote_status(remote: &Remote, id: &str) -> Result<Shown, Failure> {
+    let summary = remote
+        .control(&ControlInput::Status {
+            deployment_id: id.to_string(),
+        })
+        .await?;
+    shown(summary)
+}
+
+impl Mode {
+    async fn status(&self, id: &str) -> Result<Shown, Failure> {
+        match self {
+            Mode::Local(app) => {
+                let dep = app.store.load(id).await?;
+                Ok((dep.summary(), View::of(&dep)))
             }
-            Ok(EXIT_OK)
+            Mode::Remote(r) => remote_status(r, id).await,
         }
-        Command::List { active, out } => {
-            let list = app.store.list(active).await?;
+    }
+
+    async fn list(&self, active: bool) -> Result<Vec<Shown>, Failure> {
+        match self {
+            Mode::Local(app) => Ok(app
+                .store
+                .list(active)
+                .await?
+                .iter()
+                .map(|d| (d.summary(), View::of(d)))
+                .collect()),
+            Mode::Remote(r) => match r.control(&ControlInput::List { active }).await? {
+                Value::Array(all) => all.into_iter().map(shown).collect(),
+                other => Err(Failure {
+                    code: EXIT_ENDED_BADLY,
+                    error_code: "FunctionError".into(),
+                    message: format!(
+                        "the control function answered list with something that is not an array: {other}"
+                    ),
+                }),
+            },
+        }
+    }
+
+    async fn stop(&self, id: &str, rollback: Option<bool>) -> Result<Shown, Failure> {
+        match self {
+            Mode::Local(app) => {
+                let reason = Some("stopped by `cutover stop`".to_string());
+                let dep = app.stop(id, rollback, reason).await?.deployment;
+                Ok((dep.summary(), View::of(&dep)))
+            }
+            Mode::Remote(r) => shown(
+                r.control(&ControlInput::Stop {
+                    deployment_id: id.to_string(),
+                    rollback,
+                })
+                .await?,
+            ),
+        }
+    }
+
+    async fn proceed(&self, id: &str) -> Result<Shown, Failure> {
+        match self {
+            Mode::Local(app) => {
+                let dep = app.proceed(id).await?.deployment;
+                Ok((dep.summary(), View::of(&dep)))
+            }
+            Mode::Remote(r) => shown(
+                r.control(&ControlInput::Continue {
+                    deployment_id: id.to_string(),
+                })
+                .await?,
+            ),
+        }
+    }
+}
+
+async fn run(cli: Cli, given: Given) -> Result<u8, Failure> {
+    let sdk = cutover_aws::clients::aws_config().await;
+    let remote = !cli.local && matches!(cli.command, Command::Deployment(_));
+    // The stack is read only for what no flag or variable gave: the start function for
+    // deploy, the control function for every deployment command (deploy --wait follows
+    // the deployment through it), the table for the rest.
+    let deploying = matches!(
+        cli.command,
+        Command::Deployment(DeploymentCommand::Deploy(_))
+    );
+    let stack_needed = if remote {
+        (deploying && given.start.is_none()) || given.control.is_none()
+    } else {
+        cli.table.is_none()
+    };
+    let outputs = match (&cli.stack, stack_needed) {
+        (Some(stack), true) => {
+            let cf = aws_sdk_cloudformation::Client::new(&sdk);
+            Some(remote::describe_stack(&cf, stack).await?)
+        }
+        _ => None,
+    };
+    let stack = cli.stack.as_deref().zip(outputs.as_ref());
+    if let (true, Command::Deployment(command)) = (remote, &cli.command) {
+        let mode = Mode::Remote(Remote::new(
+            aws_sdk_lambda::Client::new(&sdk),
+            remote::pick(Role::Start, given.start, stack),
+            remote::pick(Role::Control, given.control, stack),
+        ));
+        return run_deployments(&mode, command).await;
+    }
+    let table = match (&cli.table, stack) {
+        (Some(table), _) => table.clone(),
+        (None, Some((name, outputs))) => {
+            remote::stack_output(name, outputs, "TableName")?.to_string()
+        }
+        (None, None) => cutover_aws::clients::DEFAULT_TABLE.to_string(),
+    };
+    let settings = cutover_aws::clients::Settings {
+        table: Some(table),
+        topic_arn: cli.topic_arn.clone(),
+    };
+    let app = cutover_aws::clients::build(&sdk, &settings);
+    match &cli.command {
+        Command::Deployment(command) => run_deployments(&Mode::Local(app), command).await,
+        Command::Table(command) => run_table(&app, command).await,
+    }
+}
+
+/// deploy, status, list, stop and continue, in either mode.
+async fn run_deployments(mode: &Mode, command: &DeploymentCommand) -> Result<u8, Failure> {
+    match command {
+        DeploymentCommand::Deploy(args) => return deploy(mode, args).await,
+        DeploymentCommand::Status { id, out } => {
+            let (summary, view) = mode.status(id).await?;
             match out.output {
-                Output::Json => {
-                    println!(
-                        "{}",
-                        Value::Array(list.iter().map(Deployment::summary).collect())
-                    )
+                Output::Json => println!("{summary}"),
+                Output::Text => {
+                    print!("{}", status_text(&view));
+                    if let Mode::Local(app) = mode {
+                        if let Ok(log) = app.store.log(id).await {
+                            println!("  log");
+                            for l in log.iter().rev().take(10).rev() {
+                                println!("    {:>4} {}", l.seq, l.message);
+                            }
+                        }
+                    }
                 }
+            }
+        }
+        DeploymentCommand::List { active, out } => {
+            let (active, out) = (*active, out);
+            let list = mode.list(active).await?;
+            match out.output {
+                Output::Json => println!(
+                    "{}",
+                    Value::Array(list.into_iter().map(|(s, _)| s).collect())
+                ),
                 Output::Text => {
                     if list.is_empty() {
                         println!("no deployments{}", if active { " in progress" } else { "" });
                     }
-                    for d in &list {
-                        println!(
-                            "{}  {:<10} {:<5} {}  {}  {}% on target",
-                            d.id,
-                            d.status.as_str(),
-                            if d.rolled_back { "rb" } else { "" },
-                            d.target.describe(),
-                            d.config.name,
-                            d.traffic
-                        );
+                    for (_, view) in &list {
+                        println!("{}", list_line(view));
                     }
                 }
             }
-            Ok(EXIT_OK)
         }
-        Command::Stop {
+        DeploymentCommand::Stop {
             id,
             rollback,
             no_rollback,
@@ -380,43 +661,30 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 (_, true) => Some(false),
                 _ => None,
             };
-            let outcome = app
-                .stop(&id, rollback, Some("stopped by `cutover stop`".into()))
-                .await?;
-            let dep = outcome.deployment;
+            let (summary, view) = mode.stop(id, rollback).await?;
             match out.output {
-                Output::Json => println!("{}", dep.summary()),
-                Output::Text => println!(
-                    "{}: {}{}",
-                    dep.id,
-                    dep.status,
-                    match (dep.rolled_back, dep.is_done()) {
-                        (true, _) => format!(", rolled back to {}", dep.target.current_label()),
-                        (false, false) => ", rolling back".to_string(),
-                        (false, true) => String::new(),
-                    }
-                ),
+                Output::Json => println!("{summary}"),
+                Output::Text => println!("{}", stop_line(&view)),
             }
-            Ok(EXIT_OK)
         }
-        Command::Continue { id, out } => {
-            let dep = app.proceed(&id).await?.deployment;
+        DeploymentCommand::Continue { id, out } => {
+            let (summary, view) = mode.proceed(id).await?;
             match out.output {
-                Output::Json => println!("{}", dep.summary()),
-                Output::Text => println!(
-                    "{}: {} ({}% of production traffic on {})",
-                    dep.id,
-                    dep.status,
-                    dep.traffic,
-                    dep.target.target_label()
-                ),
+                Output::Json => println!("{summary}"),
+                Output::Text => println!("{}", continue_line(&view)),
             }
-            Ok(EXIT_OK)
         }
-        Command::Group {
+    }
+    Ok(EXIT_OK)
+}
+
+/// The commands that work on the table directly.
+async fn run_table(app: &Cutover, command: &TableCommand) -> Result<u8, Failure> {
+    match command {
+        TableCommand::Group {
             command: GroupCommand::Put { file, out },
         } => {
-            let text = read_input(&file, "--file")?;
+            let text = read_input(file, "--file")?;
             let group = DeploymentGroup::parse(&text).map_err(|e| Failure {
                 code: EXIT_REFUSED,
                 error_code: "InvalidDeploymentGroup".into(),
@@ -437,10 +705,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
-        Command::Group {
+        TableCommand::Group {
             command: GroupCommand::Get { key, out },
         } => {
-            let group = app.group(&key).await?;
+            let group = app.group(key).await?;
             match out.output {
                 Output::Json => println!("{}", group.to_document()),
                 Output::Text => print!(
@@ -450,7 +718,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
-        Command::Groups { out } => {
+        TableCommand::Groups { out } => {
             let groups = app.store.list_groups().await?;
             match out.output {
                 Output::Json => println!(
@@ -478,12 +746,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
-        Command::Plan { config, out } => {
-            let config = find_config(&app, &config).await?;
+        TableCommand::Plan { config, out } => {
+            let config = find_config(app, config).await?;
             print_plan(&config, out.output);
             Ok(EXIT_OK)
         }
-        Command::Configs { out } => {
+        TableCommand::Configs { out } => {
             let mut all = DeploymentConfig::predefined_all();
             let custom = match app.store.list_configs().await {
                 Ok(c) => c,
@@ -518,10 +786,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
-        Command::Config {
+        TableCommand::Config {
             command: ConfigCommand::Put { file, out },
         } => {
-            let text = read_input(&file, "--file")?;
+            let text = read_input(file, "--file")?;
             let config = DeploymentConfig::parse_document(&text).map_err(|e| Failure {
                 code: EXIT_REFUSED,
                 error_code: "InvalidConfig".into(),
@@ -574,5 +842,93 @@ async fn find_config(app: &Cutover, name: &str) -> Result<DeploymentConfig, Fail
             cutover_core::config::ConfigError::unknown_name(name).to_string(),
         )
         .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<(Cli, ArgMatches), clap::Error> {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        Ok((cli, matches))
+    }
+
+    /// One test for every parse: the flags read the environment, which tests share.
+    #[test]
+    fn local_is_global_and_settings_say_where_they_came_from() {
+        Cli::command().debug_assert();
+        for var in [
+            "CUTOVER_LOCAL",
+            "CUTOVER_STACK",
+            "CUTOVER_START_FUNCTION",
+            "CUTOVER_CONTROL_FUNCTION",
+            "CUTOVER_TABLE",
+        ] {
+            std::env::remove_var(var);
+        }
+        for args in [
+            &["cutover", "deploy", "--local", "--appspec", "a.yaml"][..],
+            &["cutover", "--local", "status", "d-ABCDEFGHI"],
+            &["cutover", "status", "d-ABCDEFGHI", "--local"],
+            &["cutover", "list", "--local", "--active"],
+        ] {
+            assert!(parse(args).unwrap().0.local, "{args:?}");
+        }
+        assert!(
+            !parse(&["cutover", "status", "d-ABCDEFGHI"])
+                .unwrap()
+                .0
+                .local
+        );
+        let (cli, m) = parse(&[
+            "cutover",
+            "stop",
+            "d-ABCDEFGHI",
+            "--control-function",
+            "ctl",
+            "--stack",
+            "prod",
+        ])
+        .unwrap();
+        assert_eq!(cli.stack.as_deref(), Some("prod"));
+        let f = given(&m, "control_function", &cli.control_function, Role::Control).unwrap();
+        assert_eq!(
+            (f.name.as_str(), f.named_by.as_str()),
+            ("ctl", "--control-function")
+        );
+        assert!(given(&m, "start_function", &cli.start_function, Role::Start).is_none());
+        assert!(
+            cli.table.is_none(),
+            "no default table: the stack's may apply"
+        );
+        assert!(parse(&[
+            "cutover",
+            "deploy",
+            "--appspec",
+            "a",
+            "--state-machine-arn",
+            "x"
+        ])
+        .is_err());
+
+        std::env::set_var("CUTOVER_LOCAL", "1");
+        std::env::set_var("CUTOVER_CONTROL_FUNCTION", "ctl-from-env");
+        let (cli, m) = parse(&["cutover", "continue", "d-ABCDEFGHI"]).unwrap();
+        assert!(cli.local);
+        let f = given(&m, "control_function", &cli.control_function, Role::Control).unwrap();
+        assert_eq!(
+            (f.name.as_str(), f.named_by.as_str()),
+            ("ctl-from-env", "CUTOVER_CONTROL_FUNCTION")
+        );
+        std::env::set_var("CUTOVER_LOCAL", "true");
+        assert!(parse(&["cutover", "configs"]).unwrap().0.local);
+        std::env::set_var("CUTOVER_LOCAL", "0");
+        assert!(!parse(&["cutover", "configs"]).unwrap().0.local);
+        std::env::set_var("CUTOVER_LOCAL", "perhaps");
+        assert!(parse(&["cutover", "configs"]).is_err());
+        std::env::remove_var("CUTOVER_LOCAL");
+        std::env::remove_var("CUTOVER_CONTROL_FUNCTION");
     }
 }

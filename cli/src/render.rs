@@ -1,11 +1,17 @@
-//! What `cutover` prints: plans, status, progress lines.
+//! What `cutover` prints: plans, status, progress and one-line results.
+//!
+//! A deployment is printed from its summary JSON (what `cutover status --output json` prints
+//! and the control function answers) read into a [`View`], so the local and the remote mode
+//! print the same text from one renderer. When this process holds the stored record
+//! (`--local`), it adds what the summary leaves out: the running hook and a custom
+//! configuration's schedule.
 
 use crate::Output;
-use cutover_aws::service::now_ms;
-use cutover_aws::Cutover;
 use cutover_core::config::DeploymentConfig;
-use cutover_core::model::{last_segment, Deployment, Phase};
-use serde_json::json;
+use cutover_core::model::{last_segment, Deployment, DeploymentStatus, Millis, Phase, TaskSetView};
+use cutover_core::LifecycleEvent;
+use serde_json::{json, Value};
+use std::fmt::Write;
 
 /// A short name for a version, a target group or a task definition ARN.
 pub(crate) fn short(arn: &str) -> &str {
@@ -62,32 +68,229 @@ pub(crate) fn print_plan(config: &DeploymentConfig, output: Output) {
     }
 }
 
-pub(crate) async fn print_status(app: &Cutover, dep: &Deployment) {
-    println!(
+/// A deployment as the renderers see it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct View {
+    pub(crate) id: String,
+    pub(crate) status: DeploymentStatus,
+    pub(crate) rolled_back: bool,
+    /// `None` when the summary's phase is not one this CLI knows (a newer service).
+    pub(crate) phase: Option<Phase>,
+    pub(crate) target: TargetView,
+    /// Configuration name.
+    pub(crate) config: String,
+    /// The configuration's description and number of steps: known for predefined names,
+    /// and for custom ones when the stored record is at hand.
+    pub(crate) schedule: Option<(String, usize)>,
+    /// `(version or target group, percent)`, current side first.
+    pub(crate) split: Vec<(String, u8)>,
+    pub(crate) events: Vec<EventView>,
+    /// `(code, message)` of a failed or stopped deployment.
+    pub(crate) error: Option<(String, String)>,
+    pub(crate) task_sets: Vec<TaskSetView>,
+    /// The running hook's function, and whether it is waiting for the hook's report
+    /// (stored record only).
+    pub(crate) hook: Option<(String, bool)>,
+}
+
+/// What a deployment moves, as the summary's `target` object gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TargetView {
+    /// `my-fn:live 1 → 2` or `shop/web web:1 → web:2`.
+    pub(crate) describe: String,
+    /// Version or target group production traffic goes to before.
+    pub(crate) current: String,
+    /// Version or target group production traffic goes to after.
+    pub(crate) target: String,
+    pub(crate) ecs: bool,
+}
+
+/// One lifecycle event's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventView {
+    pub(crate) name: String,
+    pub(crate) status: String,
+    pub(crate) detail: Option<String>,
+}
+
+impl View {
+    /// Reads a summary (`Deployment::summary`). Only `deploymentId` and `status` are
+    /// required; anything else missing shows as empty.
+    pub(crate) fn from_summary(v: &Value) -> Result<View, String> {
+        let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+        let id = v["deploymentId"]
+            .as_str()
+            .ok_or("no deploymentId in the deployment summary")?
+            .to_string();
+        let status: DeploymentStatus = serde_json::from_value(v["status"].clone())
+            .map_err(|_| format!("{id}: unknown deployment status {}", v["status"]))?;
+        let t = &v["target"];
+        let target = match t["functionName"].as_str() {
+            Some(function) => TargetView {
+                describe: format!(
+                    "{function}:{} {} → {}",
+                    text(&t["alias"]),
+                    text(&t["currentVersion"]),
+                    text(&t["targetVersion"])
+                ),
+                current: text(&t["currentVersion"]),
+                target: text(&t["targetVersion"]),
+                ecs: false,
+            },
+            None => {
+                let last =
+                    |key: &str| last_segment(t[key].as_str().unwrap_or_default()).to_string();
+                TargetView {
+                    describe: format!(
+                        "{}/{} {} → {}",
+                        last("cluster"),
+                        last("service"),
+                        last("originalTaskDefinition"),
+                        last("taskDefinition")
+                    ),
+                    current: text(&t["originalTargetGroupArn"]),
+                    target: text(&t["replacementTargetGroupArn"]),
+                    ecs: true,
+                }
+            }
+        };
+        let traffic = v["traffic"].as_object();
+        let weight = |label: &str| {
+            traffic
+                .and_then(|m| m.get(label))
+                .and_then(Value::as_u64)
+                .map(|w| w.min(100) as u8)
+        };
+        let mut split = Vec::new();
+        for label in [&target.current, &target.target] {
+            if let Some(w) = weight(label) {
+                if !split.iter().any(|(l, _)| l == label) {
+                    split.push((label.clone(), w));
+                }
+            }
+        }
+        let config = text(&v["config"]);
+        let schedule =
+            DeploymentConfig::predefined(&config).map(|c| (c.describe(), c.schedule().len()));
+        let events = v["lifecycleEvents"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|e| EventView {
+                        name: text(&e["name"]),
+                        status: text(&e["status"]),
+                        detail: e["detail"].as_str().map(str::to_string),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let error = v["error"]
+            .as_object()
+            .map(|e| (text(&e["code"]), text(&e["message"])));
+        Ok(View {
+            id,
+            status,
+            rolled_back: v["rolledBack"].as_bool().unwrap_or(false),
+            phase: serde_json::from_value(v["phase"].clone()).ok(),
+            target,
+            config,
+            schedule,
+            split,
+            events,
+            error,
+            task_sets: serde_json::from_value(v["taskSets"].clone()).unwrap_or_default(),
+            hook: None,
+        })
+    }
+
+    /// The view of a stored deployment: its summary, plus the running hook and the
+    /// schedule of its configuration, which the record holds even for custom ones.
+    pub(crate) fn of(dep: &Deployment) -> View {
+        let mut view = View::from_summary(&dep.summary())
+            .expect("a deployment's own summary has its id and status");
+        view.schedule = Some((dep.config.describe(), dep.schedule().len()));
+        view.hook = dep
+            .hook
+            .as_ref()
+            .map(|h| (h.function.clone(), h.next_invoke_at.is_none()));
+        view
+    }
+
+    /// Whether nothing more will happen.
+    pub(crate) fn is_done(&self) -> bool {
+        match &self.phase {
+            Some(phase) => *phase == Phase::Done,
+            None => self.status.is_terminal(),
+        }
+    }
+
+    /// Percent of production traffic on the target.
+    pub(crate) fn traffic(&self) -> u8 {
+        self.split
+            .iter()
+            .find(|(label, _)| *label == self.target.target && *label != self.target.current)
+            .map_or(0, |(_, w)| *w)
+    }
+
+    fn event_detail(&self, name: LifecycleEvent) -> Option<&str> {
+        self.events
+            .iter()
+            .find(|e| e.name == name.as_str())
+            .and_then(|e| e.detail.as_deref())
+    }
+}
+
+/// `started d-…: my-fn:live 1 → 2 with CONFIG (description)`.
+pub(crate) fn started_line(view: &View) -> String {
+    match &view.schedule {
+        Some((describe, _)) => format!(
+            "started {}: {} with {} ({describe})",
+            view.id, view.target.describe, view.config
+        ),
+        None => format!(
+            "started {}: {} with {}",
+            view.id, view.target.describe, view.config
+        ),
+    }
+}
+
+/// What `cutover status` prints, without the event log (which only the table holds).
+pub(crate) fn status_text(view: &View) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
         "deployment {}  {}{}",
-        dep.id,
-        dep.status,
-        if dep.rolled_back {
+        view.id,
+        view.status,
+        if view.rolled_back {
             " (rolled back)"
         } else {
             ""
         }
     );
-    println!("  target   {}", dep.target.describe());
-    println!("  config   {} — {}", dep.config.name, dep.config.describe());
-    let split: Vec<String> = dep
-        .traffic_split()
+    let _ = writeln!(s, "  target   {}", view.target.describe);
+    match &view.schedule {
+        Some((describe, _)) => {
+            let _ = writeln!(s, "  config   {} — {describe}", view.config);
+        }
+        None => {
+            let _ = writeln!(s, "  config   {}", view.config);
+        }
+    }
+    let split: Vec<String> = view
+        .split
         .iter()
         .map(|(v, w)| format!("{w}% on {}", short(v)))
         .collect();
-    println!("  traffic  {}", split.join(", "));
-    for ts in &dep.task_sets {
-        let role = if ts.external_id.as_deref() == Some(dep.id.as_str()) {
+    let _ = writeln!(s, "  traffic  {}", split.join(", "));
+    for ts in &view.task_sets {
+        let role = if ts.external_id.as_deref() == Some(view.id.as_str()) {
             "replacement"
         } else {
             "original"
         };
-        println!(
+        let _ = writeln!(
+            s,
             "  task set {} {:<11} {:<7} {} {}/{} running ({})",
             last_segment(&ts.arn),
             role,
@@ -98,97 +301,403 @@ pub(crate) async fn print_status(app: &Cutover, dep: &Deployment) {
             ts.stability
         );
     }
-    for e in &dep.events {
-        println!(
+    for e in &view.events {
+        let _ = writeln!(
+            s,
             "  {:<20} {:<10} {}",
-            e.name.as_str(),
-            format!("{:?}", e.status),
-            e.detail.clone().unwrap_or_default()
+            e.name,
+            e.status,
+            e.detail.as_deref().unwrap_or_default()
         );
     }
-    if let Some(err) = &dep.error {
-        println!("  error    {}: {}", err.code.as_str(), err.message);
+    if let Some((code, message)) = &view.error {
+        let _ = writeln!(s, "  error    {code}: {message}");
     }
-    if let Ok(log) = app.store.log(&dep.id).await {
-        println!("  log");
-        for l in log.iter().rev().take(10).rev() {
-            println!("    {:>4} {}", l.seq, l.message);
-        }
-    }
+    s
 }
 
-pub(crate) fn progress_line(dep: &Deployment, started: u64) -> String {
-    let elapsed = fmt_secs(now_ms().saturating_sub(started) / 1000);
-    let split: Vec<String> = dep
-        .traffic_split()
+/// One line of `cutover list`.
+pub(crate) fn list_line(view: &View) -> String {
+    format!(
+        "{}  {:<10} {:<5} {}  {}  {}% on target",
+        view.id,
+        view.status.as_str(),
+        if view.rolled_back { "rb" } else { "" },
+        view.target.describe,
+        view.config,
+        view.traffic()
+    )
+}
+
+/// What `cutover stop` prints.
+pub(crate) fn stop_line(view: &View) -> String {
+    let tail = match (view.rolled_back, view.is_done()) {
+        (true, _) => format!(", rolled back to {}", view.target.current),
+        (false, false) => ", rolling back".to_string(),
+        (false, true) => String::new(),
+    };
+    format!("{}: {}{tail}", view.id, view.status)
+}
+
+/// What `cutover continue` prints.
+pub(crate) fn continue_line(view: &View) -> String {
+    format!(
+        "{}: {} ({}% of production traffic on {})",
+        view.id,
+        view.status,
+        view.traffic(),
+        view.target.target
+    )
+}
+
+/// A progress line of `cutover deploy`: time since `started`, where the deployment is and
+/// the traffic split, as of `now`.
+pub(crate) fn progress_line(view: &View, started: Millis, now: Millis) -> String {
+    let elapsed = fmt_secs(now.saturating_sub(started) / 1000);
+    let left = |until: Millis| fmt_secs(until.saturating_sub(now).div_ceil(1000));
+    let split: Vec<String> = view
+        .split
         .iter()
-        .map(|(v, w)| match dep.target.ecs() {
-            Some(_) => format!("{w}% {}", short(v)),
-            None => format!("{w}% v{v}"),
+        .map(|(v, w)| match view.target.ecs {
+            true => format!("{w}% {}", short(v)),
+            false => format!("{w}% v{v}"),
         })
         .collect();
-    let steps = dep.schedule().len();
-    let what = match &dep.phase {
-        Phase::Created => "created".to_string(),
-        Phase::Hook { event } => match &dep.hook {
-            Some(h) if h.next_invoke_at.is_none() => {
-                format!("{event}: waiting for {} to report", h.function)
-            }
-            Some(h) => format!("{event}: running {}", h.function),
+    let steps = view.schedule.as_ref().map(|(_, n)| *n);
+    let step_of = |step: usize| match steps {
+        Some(n) => format!("{}/{n}", step + 1),
+        None => format!("{}", step + 1),
+    };
+    let what = match &view.phase {
+        None => view.status.to_string(),
+        Some(Phase::Created) => "created".to_string(),
+        Some(Phase::Hook { event }) => match &view.hook {
+            Some((function, true)) => format!("{event}: waiting for {function} to report"),
+            Some((function, false)) => format!("{event}: running {function}"),
             None => format!("{event}"),
         },
-        Phase::Shifting { step, .. } => format!("AllowTraffic step {}/{steps}: shifting", step + 1),
-        Phase::Baking { step, until } => {
-            let left = until.saturating_sub(now_ms()).div_ceil(1000);
-            if step + 1 == steps {
-                format!(
-                    "AllowTraffic step {}/{steps}: baking, done in {}",
-                    step + 1,
-                    fmt_secs(left)
-                )
-            } else {
-                format!(
-                    "AllowTraffic step {}/{steps}: next shift in {}",
-                    step + 1,
-                    fmt_secs(left)
-                )
-            }
+        Some(Phase::Shifting { step, .. }) => {
+            format!("AllowTraffic step {}: shifting", step_of(*step))
         }
-        Phase::Installing { .. } => {
-            let state = dep
-                .event(cutover_core::LifecycleEvent::Install)
-                .and_then(|e| e.detail.clone())
-                .unwrap_or_else(|| "creating the replacement task set".into());
-            format!("Install: {state}")
+        Some(Phase::Baking { step, until }) => match steps {
+            Some(n) if step + 1 == n => format!(
+                "AllowTraffic step {}: baking, done in {}",
+                step_of(*step),
+                left(*until)
+            ),
+            Some(_) => format!(
+                "AllowTraffic step {}: next shift in {}",
+                step_of(*step),
+                left(*until)
+            ),
+            None => format!(
+                "AllowTraffic step {}: next change in {}",
+                step_of(*step),
+                left(*until)
+            ),
+        },
+        Some(Phase::Installing { .. }) => format!(
+            "Install: {}",
+            view.event_detail(LifecycleEvent::Install)
+                .unwrap_or("creating the replacement task set")
+        ),
+        Some(Phase::TestRouting { .. }) => {
+            "AllowTestTraffic: test listener to the replacement".into()
         }
-        Phase::TestRouting { .. } => "AllowTestTraffic: test listener to the replacement".into(),
-        Phase::Ready { until } => format!(
+        Some(Phase::Ready { until }) => format!(
             "Ready: test traffic on the replacement; run `cutover continue {}` within {}",
-            dep.id,
-            fmt_secs(until.saturating_sub(now_ms()).div_ceil(1000))
+            view.id,
+            left(*until)
         ),
-        Phase::Terminating { until } => format!(
+        Some(Phase::Terminating { until }) => format!(
             "all traffic on the replacement; original task set deleted in {} (`cutover continue {}` to delete it now)",
-            fmt_secs(until.saturating_sub(now_ms()).div_ceil(1000)),
-            dep.id
+            left(*until),
+            view.id
         ),
-        Phase::Cleaning { .. } => "deleting the original task set".into(),
-        Phase::RollingBack { .. } => "rolling back".to_string(),
-        Phase::Done => {
-            let mut s = dep.status.to_string();
-            if dep.rolled_back {
+        Some(Phase::Cleaning { .. }) => "deleting the original task set".into(),
+        Some(Phase::RollingBack { .. }) => "rolling back".to_string(),
+        Some(Phase::Done) => {
+            let mut s = view.status.to_string();
+            if view.rolled_back {
                 s.push_str(", rolled back");
             }
-            if let Some(e) = &dep.error {
-                s.push_str(&format!(" — {}: {}", e.code.as_str(), e.message));
+            if let Some((code, message)) = &view.error {
+                s.push_str(&format!(" — {code}: {message}"));
             }
             s
         }
     };
     format!(
         "[{elapsed:>6}] {}  {}  [{}]",
-        dep.id,
+        view.id,
         what,
         split.join(" | ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_core::appspec::EcsResource;
+    use cutover_core::model::{
+        DeploymentError, DeploymentOptions, EcsTarget, ErrorCode, EventStatus, HookExecution,
+        LambdaTarget, Target,
+    };
+
+    const T0: Millis = 1_700_000_000_000;
+
+    fn lambda(config: DeploymentConfig) -> Deployment {
+        let target = LambdaTarget {
+            function: "orders".into(),
+            alias: "live".into(),
+            current_version: "1".into(),
+            target_version: "2".into(),
+        };
+        Deployment::new_lambda(
+            "d-LAMBDA001".into(),
+            target,
+            config,
+            Vec::new(),
+            DeploymentOptions::default(),
+            T0,
+        )
+    }
+
+    fn linear() -> DeploymentConfig {
+        DeploymentConfig::predefined("CodeDeployDefault.LambdaLinear10PercentEvery1Minute").unwrap()
+    }
+
+    fn ecs() -> Deployment {
+        let target = EcsTarget {
+            cluster: "arn:aws:ecs:us-east-1:123456789012:cluster/shop".into(),
+            service: "web".into(),
+            production_listener: "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/shop/1/80"
+                .into(),
+            test_listener: None,
+            original_target_group:
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-blue/1".into(),
+            replacement_target_group:
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-green/2".into(),
+            original_task_set: "arn:aws:ecs:us-east-1:1:task-set/shop/web/ecs-svc/1".into(),
+            original_task_definition: "arn:aws:ecs:us-east-1:1:task-definition/web:1".into(),
+            resource: EcsResource {
+                logical_name: "TargetService".into(),
+                task_definition: "web:2".into(),
+                container_name: "web".into(),
+                container_port: 80,
+                platform_version: None,
+                network: None,
+                capacity_provider_strategy: Vec::new(),
+            },
+            launch_type: Some("FARGATE".into()),
+            ready_wait_minutes: Some(60),
+            termination_wait_minutes: 5,
+        };
+        let mut dep = Deployment::new(
+            "d-ECS000001".into(),
+            Target::Ecs(Box::new(target)),
+            DeploymentConfig::predefined("CodeDeployDefault.ECSAllAtOnce").unwrap(),
+            Vec::new(),
+            DeploymentOptions::default(),
+            T0,
+        );
+        dep.status = DeploymentStatus::Ready;
+        dep.phase = Phase::Ready {
+            until: T0 + 3_600_000,
+        };
+        dep.task_sets = vec![
+            TaskSetView {
+                arn: "arn:aws:ecs:us-east-1:1:task-set/shop/web/ecs-svc/1".into(),
+                external_id: None,
+                status: "PRIMARY".into(),
+                stability: "STEADY_STATE".into(),
+                task_definition: "arn:aws:ecs:us-east-1:1:task-definition/web:1".into(),
+                desired: 2,
+                running: 2,
+            },
+            TaskSetView {
+                arn: "arn:aws:ecs:us-east-1:1:task-set/shop/web/ecs-svc/2".into(),
+                external_id: Some("d-ECS000001".into()),
+                status: "ACTIVE".into(),
+                stability: "STEADY_STATE".into(),
+                task_definition: "web:2".into(),
+                desired: 2,
+                running: 2,
+            },
+        ];
+        dep
+    }
+
+    /// Every text the two modes print, from one view.
+    fn texts(view: &View) -> Vec<String> {
+        vec![
+            started_line(view),
+            status_text(view),
+            list_line(view),
+            stop_line(view),
+            continue_line(view),
+            progress_line(view, T0, T0 + 95_000),
+        ]
+    }
+
+    /// The summary alone (remote mode) prints what the stored record (local mode) prints,
+    /// for deployments whose configuration is predefined and which run no hook.
+    fn assert_same_text(dep: &Deployment) {
+        let remote = View::from_summary(&dep.summary()).unwrap();
+        let local = View::of(dep);
+        assert_eq!(remote, local);
+        assert_eq!(texts(&remote), texts(&local));
+        assert_eq!(remote.target.describe, dep.target.describe());
+        assert_eq!(remote.split, dep.traffic_split());
+        assert_eq!(remote.traffic(), dep.traffic);
+        assert_eq!(remote.is_done(), dep.is_done());
+    }
+
+    #[test]
+    fn a_lambda_summary_prints_as_the_stored_deployment() {
+        let mut dep = lambda(linear());
+        dep.status = DeploymentStatus::InProgress;
+        dep.traffic = 30;
+        dep.phase = Phase::Baking {
+            step: 2,
+            until: T0 + 120_000,
+        };
+        dep.events[0].status = EventStatus::Succeeded;
+        dep.events[0].detail = Some("started".into());
+        assert_same_text(&dep);
+        let view = View::of(&dep);
+        assert_eq!(
+            status_text(&view),
+            "deployment d-LAMBDA001  InProgress
+  target   orders:live 1 → 2
+  config   CodeDeployDefault.LambdaLinear10PercentEvery1Minute — linear: +10% every 1 min (10 shifts)
+  traffic  70% on 1, 30% on 2
+  Start                Succeeded  started
+  BeforeAllowTraffic   Pending    \n  AllowTraffic         Pending    \n  AfterAllowTraffic    Pending    \n  End                  Pending    \n"
+        );
+        assert_eq!(
+            progress_line(&view, T0, T0 + 95_000),
+            "[ 1m35s] d-LAMBDA001  AllowTraffic step 3/10: next shift in 25s  [70% v1 | 30% v2]"
+        );
+        assert_eq!(
+            list_line(&view),
+            "d-LAMBDA001  InProgress       orders:live 1 → 2  CodeDeployDefault.LambdaLinear10PercentEvery1Minute  30% on target"
+        );
+        assert_eq!(
+            continue_line(&view),
+            "d-LAMBDA001: InProgress (30% of production traffic on 2)"
+        );
+    }
+
+    #[test]
+    fn an_ecs_summary_prints_as_the_stored_deployment() {
+        let dep = ecs();
+        assert_same_text(&dep);
+        let view = View::of(&dep);
+        let text = status_text(&view);
+        assert!(
+            text.contains("  target   shop/web web:1 → web:2\n"),
+            "{text}"
+        );
+        assert!(text.contains("  traffic  100% on web-blue\n"), "{text}");
+        assert!(
+            text.contains("  task set 2 replacement ACTIVE  web:2 2/2 running (STEADY_STATE)"),
+            "{text}"
+        );
+        assert!(text.contains("task set 1 original"), "{text}");
+        let line = progress_line(&view, T0, T0 + 1_000);
+        assert!(
+            line.contains("run `cutover continue d-ECS000001` within 59m59s")
+                && line.ends_with("[100% web-blue]"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn an_ended_deployment_prints_its_error_and_rollback() {
+        let mut dep = lambda(linear());
+        dep.status = DeploymentStatus::Failed;
+        dep.rolled_back = true;
+        dep.phase = Phase::Done;
+        dep.error = Some(DeploymentError {
+            code: ErrorCode::AlarmActive,
+            message: "alarm ErrorsHigh went into ALARM".into(),
+        });
+        assert_same_text(&dep);
+        let view = View::of(&dep);
+        assert!(view.is_done());
+        assert!(progress_line(&view, T0, T0)
+            .contains("Failed, rolled back — ALARM_ACTIVE: alarm ErrorsHigh went into ALARM"));
+        assert_eq!(stop_line(&view), "d-LAMBDA001: Failed, rolled back to 1");
+        assert!(status_text(&view).starts_with("deployment d-LAMBDA001  Failed (rolled back)\n"));
+        assert!(status_text(&view)
+            .ends_with("  error    ALARM_ACTIVE: alarm ErrorsHigh went into ALARM\n"));
+        dep.rolled_back = false;
+        dep.phase = Phase::RollingBack { attempts: 0 };
+        assert_eq!(
+            stop_line(&View::of(&dep)),
+            "d-LAMBDA001: Failed, rolling back"
+        );
+    }
+
+    #[test]
+    fn the_stored_record_adds_the_hook_and_a_custom_schedule() {
+        let custom = DeploymentConfig {
+            name: "Steps5Then50".into(),
+            ..linear()
+        };
+        let mut dep = lambda(custom);
+        dep.status = DeploymentStatus::InProgress;
+        dep.phase = Phase::Shifting {
+            step: 1,
+            attempts: 0,
+        };
+        let remote = View::from_summary(&dep.summary()).unwrap();
+        let local = View::of(&dep);
+        assert_eq!(remote.schedule, None);
+        assert!(status_text(&remote).contains("  config   Steps5Then50\n"));
+        assert!(status_text(&local).contains("  config   Steps5Then50 — linear"));
+        assert!(progress_line(&remote, T0, T0).contains("AllowTraffic step 2: shifting"));
+        assert!(progress_line(&local, T0, T0).contains("AllowTraffic step 2/10: shifting"));
+        assert_eq!(
+            started_line(&remote),
+            "started d-LAMBDA001: orders:live 1 → 2 with Steps5Then50"
+        );
+
+        dep.phase = Phase::Hook {
+            event: LifecycleEvent::BeforeAllowTraffic,
+        };
+        dep.hook = Some(HookExecution {
+            event: LifecycleEvent::BeforeAllowTraffic,
+            function: "orders-check".into(),
+            execution_id: "x".into(),
+            started_at: T0,
+            next_invoke_at: None,
+            invocations: 1,
+        });
+        let line = progress_line(&View::of(&dep), T0, T0);
+        assert!(
+            line.contains("BeforeAllowTraffic: waiting for orders-check to report"),
+            "{line}"
+        );
+        let line = progress_line(&View::from_summary(&dep.summary()).unwrap(), T0, T0);
+        assert!(line.contains("  BeforeAllowTraffic  "), "{line}");
+    }
+
+    #[test]
+    fn a_summary_needs_an_id_and_a_known_status() {
+        let summary = lambda(linear()).summary();
+        let mut no_id = summary.clone();
+        no_id["deploymentId"] = Value::Null;
+        assert!(View::from_summary(&no_id).is_err());
+        let mut odd = summary.clone();
+        odd["status"] = json!("Paused");
+        assert!(View::from_summary(&odd).unwrap_err().contains("Paused"));
+        // A phase this CLI does not know yet still prints, by status.
+        let mut newer = summary;
+        newer["phase"] = json!({"phase": "somethingNew"});
+        let view = View::from_summary(&newer).unwrap();
+        assert_eq!(view.phase, None);
+        assert!(progress_line(&view, T0, T0).contains("  Created  "));
+    }
 }
