@@ -364,3 +364,68 @@ async fn each_function_answers_its_fixture() {
     assert_eq!(s["rolledBack"], true);
     assert_eq!(alias_version(&f).await, ("1".to_string(), None));
 }
+
+#[tokio::test]
+async fn the_cli_without_local_goes_through_the_deployed_functions() {
+    let f = unique("orders");
+    seed_function(&f, 2);
+    let (table, store) = table().await;
+    let stack = [("CUTOVER_TABLE", table.as_str())];
+    let advance = serve("advance", &stack);
+    let control = serve("control", &stack);
+    let sm = driver(&advance, &control).await;
+    let start = serve("start", &[("CUTOVER_TABLE", table.as_str()), ("CUTOVER_STATE_MACHINE_ARN", sm.as_str())]);
+    let remote = |args: &[&str]| {
+        let mut cmd = cli::cutover(args);
+        cmd.env_remove("CUTOVER_LOCAL")
+            // The CLI must not need the table: point it at one that does not exist.
+            .env("CUTOVER_TABLE", "no-such-table")
+            .env("CUTOVER_START_FUNCTION", &start.name)
+            .env("CUTOVER_CONTROL_FUNCTION", &control.name);
+        cli::finish(cmd.output().expect("run cutover"))
+    };
+    let path = cli::write_appspec(&appspec(&f, None, None));
+    let run = remote(&[
+        "deploy",
+        "--appspec",
+        path.to_str().unwrap(),
+        "--config",
+        "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+        "--time-scale",
+        "600",
+        "--wait",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.status["status"], "Succeeded", "{}", run.stdout);
+    let id = run.status["deploymentId"].as_str().unwrap().to_string();
+    assert_eq!(alias_version(&f).await, ("2".to_string(), None));
+    // The deployment lives in the stack's table, driven by the state machine.
+    assert_eq!(store.load(&id).await.unwrap().status, DeploymentStatus::Succeeded);
+
+    let status = remote(&["status", &id, "--output", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_eq!(status.status["deploymentId"], id.as_str());
+    assert_eq!(status.status["traffic"]["2"], 100);
+    let text = remote(&["status", &id]);
+    assert!(text.stdout.contains(&id) && text.stdout.contains("Succeeded"), "{}", text.stdout);
+
+    // Refusals come back with the function's error code and exit 2.
+    let missing = remote(&["status", "d-7Q2K9X4MB", "--output", "json"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert_eq!(missing.status["error"]["code"], "DeploymentNotFound");
+    let bad = cli::write_appspec("version: 0.0\nResources: []\n");
+    let refused = remote(&["deploy", "--appspec", bad.to_str().unwrap()]);
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("Resources"), "{}", refused.stderr);
+    let stop = remote(&["stop", &id]);
+    assert_eq!(stop.code, 2, "a finished deployment cannot be stopped: {}", stop.stderr);
+
+    // Without --local and without the functions, the CLI says how to name them.
+    let mut cmd = cli::cutover(&["status", &id]);
+    cmd.env_remove("CUTOVER_LOCAL");
+    let lost = cli::finish(cmd.output().unwrap());
+    assert_eq!(lost.code, 2);
+    assert!(lost.stderr.contains("--stack") && lost.stderr.contains("--local"), "{}", lost.stderr);
+}
