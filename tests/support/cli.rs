@@ -29,6 +29,9 @@ pub fn cutover(args: &[&str]) -> Command {
     cmd.args(args)
         .env("CUTOVER_TABLE", TABLE)
         .env("CUTOVER_LOCAL", "1")
+        .env_remove("CUTOVER_STACK")
+        .env_remove("CUTOVER_START_FUNCTION")
+        .env_remove("CUTOVER_CONTROL_FUNCTION")
         .env_remove("CUTOVER_TOPIC_ARN");
     for (k, v) in aws_env() {
         cmd.env(k, v);
