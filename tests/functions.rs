@@ -374,7 +374,13 @@ async fn the_cli_without_local_goes_through_the_deployed_functions() {
     let advance = serve("advance", &stack);
     let control = serve("control", &stack);
     let sm = driver(&advance, &control).await;
-    let start = serve("start", &[("CUTOVER_TABLE", table.as_str()), ("CUTOVER_STATE_MACHINE_ARN", sm.as_str())]);
+    let start = serve(
+        "start",
+        &[
+            ("CUTOVER_TABLE", table.as_str()),
+            ("CUTOVER_STATE_MACHINE_ARN", sm.as_str()),
+        ],
+    );
     let remote = |args: &[&str]| {
         let mut cmd = cli::cutover(args);
         cmd.env_remove("CUTOVER_LOCAL")
@@ -402,14 +408,21 @@ async fn the_cli_without_local_goes_through_the_deployed_functions() {
     let id = run.status["deploymentId"].as_str().unwrap().to_string();
     assert_eq!(alias_version(&f).await, ("2".to_string(), None));
     // The deployment lives in the stack's table, driven by the state machine.
-    assert_eq!(store.load(&id).await.unwrap().status, DeploymentStatus::Succeeded);
+    assert_eq!(
+        store.load(&id).await.unwrap().status,
+        DeploymentStatus::Succeeded
+    );
 
     let status = remote(&["status", &id, "--output", "json"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
     assert_eq!(status.status["deploymentId"], id.as_str());
     assert_eq!(status.status["traffic"]["2"], 100);
     let text = remote(&["status", &id]);
-    assert!(text.stdout.contains(&id) && text.stdout.contains("Succeeded"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains(&id) && text.stdout.contains("Succeeded"),
+        "{}",
+        text.stdout
+    );
 
     // Refusals come back with the function's error code and exit 2.
     let missing = remote(&["status", "d-7Q2K9X4MB", "--output", "json"]);
@@ -420,12 +433,20 @@ async fn the_cli_without_local_goes_through_the_deployed_functions() {
     assert_eq!(refused.code, 2);
     assert!(refused.stderr.contains("Resources"), "{}", refused.stderr);
     let stop = remote(&["stop", &id]);
-    assert_eq!(stop.code, 2, "a finished deployment cannot be stopped: {}", stop.stderr);
+    assert_eq!(
+        stop.code, 2,
+        "a finished deployment cannot be stopped: {}",
+        stop.stderr
+    );
 
     // Without --local and without the functions, the CLI says how to name them.
     let mut cmd = cli::cutover(&["status", &id]);
     cmd.env_remove("CUTOVER_LOCAL");
     let lost = cli::finish(cmd.output().unwrap());
     assert_eq!(lost.code, 2);
-    assert!(lost.stderr.contains("--stack") && lost.stderr.contains("--local"), "{}", lost.stderr);
+    assert!(
+        lost.stderr.contains("--stack") && lost.stderr.contains("--local"),
+        "{}",
+        lost.stderr
+    );
 }
