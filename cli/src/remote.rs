@@ -321,24 +321,23 @@ impl Remote {
     /// Invokes `start`; answers `{"deploymentId", "status"}`.
     pub(crate) async fn start(&self, req: &StartRequest) -> Result<Value, Failure> {
         let f = self.start.as_ref().map_err(Clone::clone)?;
-        let payload = serde_json::to_value(req).map_err(|e| Failure {
-            code: EXIT_REFUSED,
-            error_code: "InvalidInput".into(),
-            message: format!("cannot write the start request: {e}"),
-        })?;
-        self.invoke(f, &payload).await
+        self.invoke(f, &request(req, "start")?).await
     }
 
     /// Invokes `control`; answers a deployment summary, or an array of them for `list`.
     pub(crate) async fn control(&self, input: &ControlInput) -> Result<Value, Failure> {
         let f = self.control.as_ref().map_err(Clone::clone)?;
-        let payload = serde_json::to_value(input).map_err(|e| Failure {
-            code: EXIT_REFUSED,
-            error_code: "InvalidInput".into(),
-            message: format!("cannot write the control request: {e}"),
-        })?;
-        self.invoke(f, &payload).await
+        self.invoke(f, &request(input, "control")?).await
     }
+}
+
+/// A function's input as JSON.
+fn request(input: &impl serde::Serialize, what: &str) -> Result<Value, Failure> {
+    serde_json::to_value(input).map_err(|e| Failure {
+        code: EXIT_REFUSED,
+        error_code: "InvalidInput".into(),
+        message: format!("cannot write the {what} request: {e}"),
+    })
 }
 
 #[cfg(test)]
