@@ -32,30 +32,18 @@ pub fn state(kind: NotificationKind) -> &'static str {
 }
 
 /// The `detail` of a state-change event: CodeDeploy's fields (`application`,
-/// `deploymentGroup`, `deploymentId`, `state`, `region`) and Cutover's own.
+/// `deploymentGroup`, `deploymentId`, `state`, `region`) and the deployment.
 pub fn event_detail(kind: NotificationKind, dep: &Deployment, region: &str) -> serde_json::Value {
-    serde_json::json!({
-        "application": dep.application,
-        "deploymentGroup": dep.group,
-        "deploymentId": dep.id,
-        "state": state(kind),
-        "region": region,
-        "status": dep.status.as_str(),
-        "rolledBack": dep.rolled_back,
-        "target": dep.target.to_json(),
-        "currentVersion": dep.target.current_label(),
-        "targetVersion": dep.target.target_label(),
-        "deploymentConfig": dep.config.name,
-        "reason": dep.error.as_ref().map(|e| format!("{}: {}", e.code.as_str(), e.message)),
-    })
+    let mut d = described(dep, region);
+    d.insert("application".into(), dep.application.clone().into());
+    d.insert("deploymentGroup".into(), dep.group.clone().into());
+    d.insert("state".into(), state(kind).into());
+    serde_json::Value::Object(d)
 }
 
-/// The JSON message of a notification.
-pub fn message(kind: NotificationKind, dep: &Deployment, region: &str) -> serde_json::Value {
-    serde_json::json!({
-        "event": kind.as_str(),
-        "applicationName": dep.application,
-        "deploymentGroupName": dep.group,
+/// What every notification says of the deployment, whatever its channel.
+fn described(dep: &Deployment, region: &str) -> serde_json::Map<String, serde_json::Value> {
+    let serde_json::Value::Object(fields) = serde_json::json!({
         "deploymentId": dep.id,
         "region": region,
         "target": dep.target.to_json(),
@@ -65,7 +53,20 @@ pub fn message(kind: NotificationKind, dep: &Deployment, region: &str) -> serde_
         "rolledBack": dep.rolled_back,
         "deploymentConfig": dep.config.name,
         "reason": dep.error.as_ref().map(|e| format!("{}: {}", e.code.as_str(), e.message)),
-    })
+    }) else {
+        unreachable!("a JSON object literal")
+    };
+    fields
+}
+
+/// The JSON message of an SNS notification: CodeDeploy trigger names
+/// (`event`, `applicationName`, `deploymentGroupName`) and the deployment.
+pub fn message(kind: NotificationKind, dep: &Deployment, region: &str) -> serde_json::Value {
+    let mut m = described(dep, region);
+    m.insert("event".into(), kind.as_str().into());
+    m.insert("applicationName".into(), dep.application.clone().into());
+    m.insert("deploymentGroupName".into(), dep.group.clone().into());
+    serde_json::Value::Object(m)
 }
 
 impl Notifier {
