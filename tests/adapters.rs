@@ -385,3 +385,54 @@ async fn notifications_reach_the_topic() {
         .await
         .is_err());
 }
+
+/// The `expiresAt` of every event-log item of deployment `id`, read with the raw client.
+async fn event_expiries(store: &Store, id: &str) -> Vec<Option<u64>> {
+    let sdk = sdk_config().await;
+    let out = aws_sdk_dynamodb::Client::new(&sdk)
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("DEP#{id}")),
+        )
+        .expression_attribute_values(
+            ":evt",
+            aws_sdk_dynamodb::types::AttributeValue::S("EVT#".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.items()
+        .iter()
+        .map(|i| {
+            i.get(cutover_aws::store::EXPIRES_AT)
+                .and_then(|v| v.as_n().ok())
+                .map(|n| n.parse().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn event_log_items_carry_the_ttl_the_table_expires_them_by() {
+    let store = store().await;
+    let created_ms = 1_700_000_000_000;
+    let dep = deployment("d-TTL000001", &unique("ttl"), &[]);
+    store
+        .create(&dep, &["Created".into(), "second line".into()], created_ms)
+        .await
+        .unwrap();
+    let want = created_ms / 1000 + 90 * 86_400;
+    assert_eq!(
+        event_expiries(&store, &dep.id).await,
+        vec![Some(want), Some(want)]
+    );
+
+    let keep = store.clone().with_event_retention_days(0);
+    let other = deployment("d-TTL000002", &unique("ttl"), &[]);
+    keep.create(&other, &["Created".into()], created_ms)
+        .await
+        .unwrap();
+    assert_eq!(event_expiries(&keep, &other.id).await, vec![None]);
+}
