@@ -116,7 +116,8 @@ moto behaviour worth knowing (moto 5.2.5):
   - UpdateAlias keeps RoutingConfig and GetAlias returns it; an update without
     RoutingConfig keeps the old weights (as AWS does); clearing with
     `AdditionalVersionWeights: {}` reads back as that empty map, not absent.
-    Neither RevisionId nor the weighted version's existence is checked.
+    The weighted version's existence is not checked. (RevisionId: see
+    patch_alias_revisions, which makes it behave as in AWS.)
   - Invoke with no payload answers the text `Simple Lambda happy path OK`.
   - A new metric alarm starts in state OK (AWS: INSUFFICIENT_DATA);
     SetAlarmState updates StateUpdatedTimestamp but StateTransitionedTimestamp
@@ -348,7 +349,49 @@ def configure_moto() -> None:
     LambdaResponse.invoke = invoke_response  # type: ignore[method-assign]
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
     LambdaFunction.invoke = invoke_function  # type: ignore[method-assign]
+    patch_alias_revisions()
     patch_events()
+
+
+def patch_alias_revisions() -> None:
+    """Alias RevisionIds as AWS keeps them. moto 5.2.5 gives an alias one
+    RevisionId when it is created and keeps it through every UpdateAlias, and
+    ignores the RevisionId an UpdateAlias carries (its backend says "The
+    RevisionId parameter is not yet implemented"). AWS gives the alias a new
+    RevisionId on every update and refuses an update whose RevisionId is not
+    the current one with HTTP 412 PreconditionFailedException. Cutover fences
+    its alias updates with that precondition, so the tests must fail when a
+    stale update would go through."""
+    from moto.awslambda.exceptions import PreconditionFailedException
+    from moto.awslambda.models import LambdaAlias
+    from moto.awslambda.responses import LambdaResponse
+    from moto.moto_api._internal import mock_random as random
+    from urllib.parse import unquote
+
+    alias_update = LambdaAlias.update
+
+    def update(self: Any, description: Any, function_version: Any, routing_config: Any) -> None:
+        alias_update(self, description, function_version, routing_config)
+        self.revision_id = str(random.uuid4())
+
+    response_update_alias = LambdaResponse.update_alias
+
+    def update_alias(self: Any) -> Any:
+        params = json.loads(self.body or "{}")
+        wanted = params.get("RevisionId")
+        if wanted:
+            function_name = unquote(self.path.rsplit("/")[-3])
+            alias_name = unquote(self.path.rsplit("/", 2)[-1])
+            alias = self.backend.get_alias(alias_name, function_name)
+            if alias.revision_id != wanted:
+                raise PreconditionFailedException(
+                    "The Revision Id provided does not match the latest Revision Id. "
+                    "Call the GetAlias API to retrieve the latest Revision Id"
+                )
+        return response_update_alias(self)
+
+    LambdaAlias.update = update  # type: ignore[method-assign]
+    LambdaResponse.update_alias = update_alias  # type: ignore[method-assign]
 
 
 def header(headers: Any, name: str) -> str | None:
@@ -1560,6 +1603,16 @@ def selftest_core(url: str, t: Checks, run: str) -> None:
         alias.get("RoutingConfig") == {"AdditionalVersionWeights": {"2": 0.1}} and alias["FunctionVersion"] == "1",
         {"FunctionVersion": alias["FunctionVersion"], "RoutingConfig": alias.get("RoutingConfig")},
     )
+    # RevisionId as in AWS (patch_alias_revisions): a new one per update, a stale one refused.
+    before = alias["RevisionId"]
+    after = lam.update_alias(FunctionName=run, Name="live", RevisionId=before, RoutingConfig={"AdditionalVersionWeights": {}})
+    t.check("update_alias gives the alias a new RevisionId", after["RevisionId"] != before, after["RevisionId"])
+    try:
+        lam.update_alias(FunctionName=run, Name="live", RevisionId=before, FunctionVersion="2")
+        t.check("update_alias with a stale RevisionId -> PreconditionFailedException", False, "accepted")
+    except lam.exceptions.PreconditionFailedException:
+        still = lam.get_alias(FunctionName=run, Name="live")
+        t.check("update_alias with a stale RevisionId -> PreconditionFailedException", still["FunctionVersion"] == "1", still["FunctionVersion"])
 
     # Invoke: echo, queued result, function error, unknown function.
     resp = lam.invoke(FunctionName=run, Qualifier="live", InvocationType="RequestResponse", Payload=b'{"ping": 1}')
