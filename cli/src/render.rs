@@ -409,7 +409,7 @@ pub(crate) fn progress_line(view: &View, started: Millis, now: Millis) -> String
             view.id,
             left(*until)
         ),
-        Some(Phase::Terminating { until }) => format!(
+        Some(Phase::Terminating { until, .. }) => format!(
             "all traffic on the replacement; original task set deleted in {} (`cutover continue {}` to delete it now)",
             left(*until),
             view.id

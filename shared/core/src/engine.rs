@@ -20,6 +20,13 @@ pub const CONFIRM_RETRY_MS: Millis = 1000;
 pub const INSTALL_POLL_MS: Millis = 2000;
 /// How many times the original task set's removal is asked for before giving up.
 pub const MAX_CLEANUP_ATTEMPTS: u32 = 8;
+/// How many times a rollback is issued without being confirmed before the deployment is
+/// ended with the rollback reported incomplete (about ten minutes at the 30-s backoff).
+pub const MAX_ROLLBACK_ATTEMPTS: u32 = 24;
+/// How long a claimed hook invocation may be in flight before another may start: a Lambda
+/// function runs at most 15 minutes, plus a minute for the call itself (scaled by
+/// `time_scale` in demos and tests).
+pub const HOOK_CLAIM_SECONDS: u64 = 16 * 60;
 
 /// Kinds of SNS notification, named like CodeDeploy's trigger events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,11 +85,17 @@ pub enum Action {
         /// The replacement (`true`) or the original (`false`).
         replacement: bool,
     },
+    /// Invoke the running hook's function (the claim is in the saved decision); its answer
+    /// comes back as [`Observation::hook_response`] with this invocation number.
+    InvokeHook {
+        /// The claimed invocation's number.
+        invocation: u32,
+    },
     /// Publish a notification (after the new state is saved).
     Notify(NotificationKind),
 }
 
-/// A hook function to invoke as part of observing.
+/// A hook function to invoke, as [`Action::InvokeHook`] asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookInvocation {
     /// The user's function.
@@ -102,8 +115,6 @@ pub struct Needs {
     pub task_sets: bool,
     /// Read the watched alarms.
     pub alarms: bool,
-    /// Invoke this hook and report its answer as `hook_response`.
-    pub invoke_hook: Option<HookInvocation>,
 }
 
 /// The outcome of one decision.
@@ -168,55 +179,33 @@ pub fn execution_id(dep: &Deployment, event: LifecycleEvent) -> String {
     }
 }
 
-/// What must be observed before [`decide`] can run at `now`.
-pub fn needs(dep: &Deployment, now: Millis) -> Needs {
-    let watching = watching_alarms(dep);
+/// The call [`Action::InvokeHook`] makes: the running hook's function and payload.
+pub fn hook_call(dep: &Deployment) -> Option<HookInvocation> {
+    dep.hook.as_ref().map(|h| HookInvocation {
+        function: h.function.clone(),
+        payload: hook_payload(dep, h),
+    })
+}
+
+/// What must be observed before [`decide`] can run at `now`. The traffic (alias or
+/// listeners) is read in every running phase: anything but what Cutover last set is
+/// someone else's change, and the deployment stops without touching it.
+pub fn needs(dep: &Deployment, _now: Millis) -> Needs {
     let ecs = dep.target.ecs().is_some();
-    let traffic = Needs {
-        alias: !ecs,
-        listeners: ecs,
-        alarms: watching,
-        ..Needs::default()
-    };
     match &dep.phase {
         Phase::Created | Phase::Done => Needs::default(),
-        Phase::Hook { .. } => Needs {
-            alarms: watching,
-            invoke_hook: dep
-                .hook
-                .as_ref()
-                .filter(|h| h.next_invoke_at.is_some_and(|t| t <= now))
-                // Past the deadline the verdict no longer matters: decide the timeout.
-                .filter(|h| now < h.started_at + dep.options.hook_timeout_seconds * 1000)
-                .map(|h| HookInvocation {
-                    function: h.function.clone(),
-                    payload: hook_payload(dep, h),
-                }),
-            ..Needs::default()
-        },
-        Phase::Shifting { .. } | Phase::TestRouting { .. } => traffic,
-        Phase::Baking { .. } | Phase::Ready { .. } => Needs {
-            alarms: watching,
-            ..Needs::default()
-        },
-        Phase::Terminating { .. } => Needs {
-            alarms: watching,
-            task_sets: true,
-            ..Needs::default()
-        },
-        Phase::Installing { .. } => Needs {
-            alarms: watching,
-            task_sets: true,
-            ..Needs::default()
-        },
-        Phase::Cleaning { .. } => Needs {
-            task_sets: true,
-            ..Needs::default()
-        },
-        Phase::RollingBack { .. } => Needs {
-            alarms: false,
-            task_sets: ecs,
-            ..traffic
+        phase => Needs {
+            alias: !ecs,
+            listeners: ecs,
+            alarms: watching_alarms(dep),
+            task_sets: ecs
+                && matches!(
+                    phase,
+                    Phase::Installing { .. }
+                        | Phase::Terminating { .. }
+                        | Phase::Cleaning { .. }
+                        | Phase::RollingBack { .. }
+                ),
         },
     }
 }
@@ -378,7 +367,10 @@ impl Ctx {
                 Stage::Terminate => {
                     let minutes = self.ecs().map_or(0, |t| t.termination_wait_minutes);
                     let until = self.now + self.d.options.scaled_ms(u64::from(minutes) * 60);
-                    self.d.phase = Phase::Terminating { until };
+                    self.d.phase = Phase::Terminating {
+                        until,
+                        continued: false,
+                    };
                     self.actions.push(Action::SetPrimary { replacement: true });
                     self.log.push(format!(
                         "replacement task set made primary; the original is kept for {minutes} min"
@@ -399,14 +391,17 @@ impl Ctx {
                         Some(function) => {
                             self.set_event(hook_event, EventStatus::InProgress, None);
                             let execution_id = execution_id(&self.d, hook_event);
-                            self.d.hook = Some(HookExecution {
+                            let mut hook = HookExecution {
                                 event: hook_event,
                                 function,
                                 execution_id,
                                 started_at: self.now,
                                 next_invoke_at: Some(self.now),
                                 invocations: 0,
-                            });
+                                in_flight_until: None,
+                            };
+                            self.claim_hook(&mut hook);
+                            self.d.hook = Some(hook);
                             self.d.phase = Phase::Hook { event: hook_event };
                             return;
                         }
@@ -421,17 +416,56 @@ impl Ctx {
         }
     }
 
-    /// The actions that put everything back as it was before the deployment.
-    fn push_rollback(&mut self) {
-        self.actions.push(Action::Route { weight: 0 });
-        if let Some(t) = self.d.target.ecs() {
-            if t.test_listener.is_some() {
-                self.actions.push(Action::RouteTest { weight: 0 });
-            }
-            self.actions.push(Action::SetPrimary { replacement: false });
-            self.actions
-                .push(Action::DeleteTaskSet { replacement: true });
+    /// The rollback showed: all traffic on the current side.
+    fn rolled_back(&mut self) {
+        self.d.traffic = 0;
+        self.d.rolled_back = true;
+        self.d.phase = Phase::Done;
+        self.d.ended_at = Some(self.now);
+        self.actions
+            .push(Action::Notify(NotificationKind::DeploymentRollback));
+        self.log.push(format!(
+            "rolled back: all traffic on {}",
+            self.d.target.side(false)
+        ));
+    }
+
+    /// The rollback cannot go on (someone else's change, or nothing to go back to): end,
+    /// saying why, and touch nothing more.
+    fn rollback_lost(&mut self, why: &str) {
+        self.d.phase = Phase::Done;
+        self.d.ended_at = Some(self.now);
+        let note = format!(" (rollback not confirmed: {why})");
+        if let Some(e) = self.d.error.as_mut() {
+            e.message.push_str(&note);
         }
+        self.log.push(note);
+    }
+
+    /// Issues the rollback's remaining `actions` again, with a growing delay; after
+    /// [`MAX_ROLLBACK_ATTEMPTS`] the deployment ends with the rollback reported incomplete.
+    fn retry_rollback(&mut self, attempts: u32, actions: Vec<Action>, what: &str) {
+        if attempts >= MAX_ROLLBACK_ATTEMPTS {
+            let why = format!(
+                "{what} did not show the rollback after {attempts} attempts; Cutover gave up and released {}",
+                self.d.target.name()
+            );
+            return self.rollback_lost(&why);
+        }
+        self.d.phase = Phase::RollingBack {
+            attempts: attempts.saturating_add(1),
+        };
+        self.actions.extend(actions);
+    }
+
+    /// Claims the next invocation of `hook` (saved with this decision) and asks for it.
+    fn claim_hook(&mut self, hook: &mut HookExecution) {
+        hook.invocations += 1;
+        hook.next_invoke_at = None;
+        hook.in_flight_until = Some(self.now + self.d.options.scaled_ms(HOOK_CLAIM_SECONDS));
+        self.actions.push(Action::InvokeHook {
+            invocation: hook.invocations,
+        });
     }
 
     fn begin_shift(&mut self, step: usize) {
@@ -489,8 +523,16 @@ impl Ctx {
         let touched = self.d.event(first).is_some_and(|e| e.started_at.is_some())
             && !matches!(self.d.phase, Phase::Cleaning { .. });
         if rollback && touched {
-            self.d.phase = Phase::RollingBack { attempts: 1 };
-            self.push_rollback();
+            // Lambda: the alias update is fenced by the revision last seen, so it goes out
+            // at once. ECS: the listeners and task sets are read first (the next decision),
+            // so traffic only goes back to an original task set that is still there.
+            match &self.d.target {
+                Target::Lambda(_) => {
+                    self.d.phase = Phase::RollingBack { attempts: 1 };
+                    self.actions.push(Action::Route { weight: 0 });
+                }
+                Target::Ecs(_) => self.d.phase = Phase::RollingBack { attempts: 0 },
+            }
             self.log.push(format!(
                 "rolling back: all traffic to {}",
                 self.d.target.side(false)
@@ -599,8 +641,158 @@ fn traffic_seen(dep: &Deployment, obs: &Observation, weight: u8, test: bool) -> 
     }
 }
 
+/// The alias as people read it: `version 1`, or `version 1 90%, version 2 10%`.
+fn describe_alias(alias: &crate::model::AliasView) -> String {
+    match &alias.additional {
+        None => format!("version {} 100%", alias.version),
+        Some((v, w)) => format!(
+            "version {} {:.0}%, version {v} {:.0}%",
+            alias.version,
+            (1.0 - w) * 100.0,
+            w * 100.0
+        ),
+    }
+}
+
+/// Whether someone other than Cutover changed the production traffic since Cutover last
+/// set it: the code and message to stop with, touching nothing more. Lambda: the alias
+/// shows another revision than the one Cutover last knew (its own update showing the
+/// weight being set is the one exception), or a version outside the deployment. ECS: the
+/// production listener forwards elsewhere, or another split than the one Cutover set.
+/// A rollback is judged by its own step.
+fn modified(dep: &Deployment, obs: &Observation) -> Option<(ErrorCode, String)> {
+    if matches!(
+        dep.phase,
+        Phase::Created | Phase::Done | Phase::RollingBack { .. }
+    ) {
+        return None;
+    }
+    // While a weight is being set, the alias may show it (the update landed) or the
+    // confirmed weight (it did not yet).
+    let setting = match dep.phase {
+        Phase::Shifting { step, .. } => Some(dep.schedule()[step].weight),
+        _ => None,
+    };
+    match &dep.target {
+        Target::Lambda(t) => {
+            let alias = obs.alias.as_ref()?;
+            let shows = |w: u8| alias_matches(t, alias, w) == Some(true);
+            let foreign = alias_matches(t, alias, dep.traffic).is_none();
+            let moved = match (&dep.alias_revision, &obs.alias_revision) {
+                (Some(known), Some(seen)) if known != seen => !setting.is_some_and(shows),
+                _ => false,
+            };
+            (foreign || moved).then(|| {
+                (
+                    ErrorCode::AliasModified,
+                    format!(
+                        "alias {} was changed outside this deployment (found {}; Cutover had set {}% on version {}); Cutover stopped and left it as it is",
+                        t.alias,
+                        describe_alias(alias),
+                        dep.traffic,
+                        t.target_version
+                    ),
+                )
+            })
+        }
+        Target::Ecs(t) => {
+            let listeners = obs.listeners.as_ref()?;
+            let view = &listeners.production;
+            let on = view.percent_on(&t.original_target_group, &t.replacement_target_group);
+            let expected = |w: u8| on.is_some_and(|p| (p - f64::from(w)).abs() < 1e-6);
+            if expected(dep.traffic) || setting.is_some_and(expected) {
+                return None;
+            }
+            let to: Vec<String> = view
+                .forwards
+                .iter()
+                .map(|(tg, w)| format!("{} weight {w}", crate::model::last_segment(tg)))
+                .collect();
+            Some((
+                ErrorCode::ListenerModified,
+                format!(
+                    "listener {} was changed outside this deployment (forwards to {}; Cutover had set {}% on the replacement); Cutover stopped and left it as it is",
+                    t.production_listener,
+                    to.join(", "),
+                    dep.traffic
+                ),
+            ))
+        }
+    }
+}
+
+/// Ends an unfinished deployment at once without touching its target (`stop --force`):
+/// status Stopped, error `ABANDONED`, with a message saying where the target was left as
+/// last recorded. `None` when the deployment is already done.
+pub fn abandon(dep: &Deployment, reason: Option<&str>, now: Millis) -> Option<Decision> {
+    if dep.is_done() {
+        return None;
+    }
+    let mut c = Ctx {
+        d: dep.clone(),
+        actions: Vec::new(),
+        log: Vec::new(),
+        now: now.max(dep.decided_at),
+    };
+    let split: Vec<String> =
+        c.d.traffic_split()
+            .iter()
+            .map(|(label, w)| {
+                let replacement = label != c.d.target.current_label();
+                format!("{w}% on {}", c.d.target.side(replacement))
+            })
+            .collect();
+    let rolling_back = matches!(c.d.phase, Phase::RollingBack { .. });
+    let mut message = format!(
+        "abandoned on request{}: Cutover stopped driving it and left {} as last recorded ({}{}); check it and set it by hand",
+        reason.map(|r| format!(" ({r})")).unwrap_or_default(),
+        c.d.target.name(),
+        split.join(", "),
+        if rolling_back { ", rollback not confirmed" } else { "" }
+    );
+    if let Some(previous) = &c.d.error {
+        message.push_str(&format!(
+            "; it had {}: {}",
+            previous.code.as_str(),
+            previous.message
+        ));
+    }
+    if c.d.status.is_terminal() {
+        // Ended already, but its rollback never showed: keep the failure, record the end.
+        c.log
+            .push(format!("{}: {message}", ErrorCode::Abandoned.as_str()));
+        c.d.status = DeploymentStatus::Stopped;
+        c.d.error = Some(DeploymentError {
+            code: ErrorCode::Abandoned,
+            message,
+        });
+        c.d.phase = Phase::Done;
+        c.d.ended_at = Some(c.now);
+        c.d.hook = None;
+        c.actions
+            .push(Action::Notify(NotificationKind::DeploymentStop));
+    } else {
+        c.fail(
+            DeploymentStatus::Stopped,
+            ErrorCode::Abandoned,
+            message,
+            false,
+        );
+    }
+    let now = c.now;
+    c.d.decided_at = now;
+    Some(Decision {
+        next: c.d,
+        actions: c.actions,
+        wake_after: None,
+        log: c.log,
+    })
+}
+
 /// Decides what happens next. Pure: the same inputs give the same outputs.
 pub fn decide(dep: &Deployment, obs: &Observation, now: Millis) -> Decision {
+    // A clock behind the last saved decision's (another machine's) never moves time back.
+    let now = now.max(dep.decided_at);
     let mut c = Ctx {
         d: dep.clone(),
         actions: Vec::new(),
@@ -609,6 +801,9 @@ pub fn decide(dep: &Deployment, obs: &Observation, now: Millis) -> Decision {
     };
     if c.d.phase != Phase::Done {
         step(&mut c, obs);
+    }
+    if c.d != *dep || !c.actions.is_empty() || !c.log.is_empty() {
+        c.d.decided_at = now;
     }
     let wake_after = wake_after(&c.d, now);
     Decision {
@@ -650,7 +845,13 @@ fn step(c: &mut Ctx, obs: &Observation) {
         return;
     }
 
-    // Alarms first: a firing alarm stops the deployment wherever it is.
+    // Someone else's change to the traffic first: touch nothing more.
+    if let Some((code, msg)) = modified(&c.d, obs) {
+        c.fail(DeploymentStatus::Failed, code, msg, false);
+        return;
+    }
+
+    // Alarms next: a firing alarm stops the deployment wherever it is.
     if watching_alarms(&c.d) {
         if let Some(alarms) = &obs.alarms {
             for a in alarms {
@@ -699,6 +900,9 @@ fn step(c: &mut Ctx, obs: &Observation) {
                 Seen::Unread => {}
                 Seen::Matches => {
                     c.d.traffic = weight;
+                    if obs.alias_revision.is_some() {
+                        c.d.alias_revision = obs.alias_revision.clone();
+                    }
                     let schedule = c.d.schedule();
                     let wait = c.d.options.scaled_ms(schedule[step].wait_seconds);
                     let detail = format!(
@@ -784,7 +988,9 @@ fn step(c: &mut Ctx, obs: &Observation) {
                 c.fail(DeploymentStatus::Failed, ErrorCode::Timeout, msg, auto);
             }
         }
-        Phase::Terminating { until } => terminating_step(c, obs, until),
+        Phase::Terminating { until, continued } => {
+            terminating_step(c, obs, until, continued || obs.proceed)
+        }
         Phase::Cleaning { attempts } => cleaning_step(c, obs, attempts),
         Phase::RollingBack { attempts } => rolling_back_step(c, obs, attempts),
     }
@@ -847,7 +1053,7 @@ fn installing_step(c: &mut Ctx, obs: &Observation, since: Millis, attempts: u32)
     }
 }
 
-fn terminating_step(c: &mut Ctx, obs: &Observation, until: Millis) {
+fn terminating_step(c: &mut Ctx, obs: &Observation, until: Millis, continued: bool) {
     let Some(sets) = &obs.task_sets else { return };
     let now = c.now;
     let Some(repl) = sets
@@ -869,11 +1075,15 @@ fn terminating_step(c: &mut Ctx, obs: &Observation, until: Millis) {
     if !primary {
         // Asked for on entry; a lost or failed call is asked again until it shows.
         c.actions.push(Action::SetPrimary { replacement: true });
+        // An early `continue` is kept until the replacement shows PRIMARY.
+        c.d.phase = Phase::Terminating { until, continued };
     }
-    if (obs.proceed || now >= until) && primary {
+    // `modified` has confirmed production 100 % on the replacement in this observation.
+    let on_replacement = obs.listeners.is_some();
+    if (continued || now >= until) && primary && on_replacement {
         c.d.phase = Phase::Cleaning { attempts: 1 };
         c.actions.push(Action::DeleteTaskSet { replacement: false });
-        c.log.push(if obs.proceed {
+        c.log.push(if continued {
             "termination wait ended on request: deleting the original task set".into()
         } else {
             "termination wait over: deleting the original task set".into()
@@ -924,79 +1134,83 @@ fn cleaning_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
 }
 
 fn rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
-    let now = c.now;
+    if c.d.target.ecs().is_some() {
+        return ecs_rolling_back_step(c, obs, attempts);
+    }
+    match traffic_seen(&c.d, obs, 0, false) {
+        Seen::Unread => {}
+        Seen::Matches => {
+            if obs.alias_revision.is_some() {
+                c.d.alias_revision = obs.alias_revision.clone();
+            }
+            c.rolled_back();
+        }
+        // Another split of the deployment's two versions: a stale update of Cutover's own
+        // may have landed before the rollback's (both fenced by one revision). Roll back
+        // from what is there now, fenced by the revision just read.
+        Seen::Differs => {
+            if obs.alias_revision.is_some() {
+                c.d.alias_revision = obs.alias_revision.clone();
+            }
+            c.retry_rollback(attempts, vec![Action::Route { weight: 0 }], "the alias");
+        }
+        Seen::Foreign(_, why) => c.rollback_lost(&why),
+    }
+}
+
+/// ECS rollback, in order: production and test back on the original target group and
+/// the original task set primary — only while the original task set is still there —
+/// then, once both listeners are confirmed off it, the replacement deleted.
+fn ecs_rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
+    let Some(t) = c.ecs().cloned() else { return };
+    let Some(sets) = &obs.task_sets else { return };
     let prod = traffic_seen(&c.d, obs, 0, false);
     if matches!(prod, Seen::Unread) {
         return;
     }
-    // ECS: the test listener, the primary and the replacement must be back as well.
-    let mut ecs_restored = true;
-    let mut ecs_lost: Option<String> = None;
-    if let Some(t) = c.ecs().cloned() {
-        let Some(sets) = &obs.task_sets else { return };
-        if t.test_listener.is_some() {
-            match traffic_seen(&c.d, obs, 0, true) {
-                // Someone else's test listener is left as it is; the rest of the rollback
-                // still has to show.
-                Seen::Matches | Seen::Foreign(..) => {}
-                Seen::Differs | Seen::Unread => ecs_restored = false,
-            }
-        }
-        match sets
-            .iter()
-            .find(|s| s.arn == t.original_task_set && s.status != "DRAINING")
-        {
-            None => {
-                ecs_lost = Some(format!(
-                    "the original task set {} no longer exists",
-                    t.original_task_set
-                ))
-            }
-            Some(s) if s.status != "PRIMARY" => ecs_restored = false,
-            Some(_) => {}
-        }
-        if sets
-            .iter()
-            .any(|s| s.external_id.as_deref() == Some(c.d.id.as_str()) && s.status != "DRAINING")
-        {
-            ecs_restored = false;
-        }
+    if let Seen::Foreign(_, why) = prod {
+        return c.rollback_lost(&why);
     }
-    let prod_restored = matches!(prod, Seen::Matches);
-    let lost = match prod {
-        Seen::Foreign(_, m) => Some(m),
-        _ => ecs_lost,
+    let original = sets
+        .iter()
+        .find(|s| s.arn == t.original_task_set && s.status != "DRAINING");
+    let Some(original) = original else {
+        let why = format!(
+            "the original task set {} no longer exists, so production was not routed back to {}",
+            t.original_task_set,
+            c.d.target.side(false)
+        );
+        return c.rollback_lost(&why);
     };
-    match (lost, prod_restored && ecs_restored) {
-        (Some(why), _) => {
-            c.d.phase = Phase::Done;
-            c.d.ended_at = Some(now);
-            let note = format!(" (rollback not confirmed: {why})");
-            if let Some(e) = c.d.error.as_mut() {
-                e.message.push_str(&note);
-            }
-            c.log.push(note);
-        }
-        (None, true) => {
-            c.d.traffic = 0;
-            c.d.rolled_back = true;
-            c.d.phase = Phase::Done;
-            c.d.ended_at = Some(now);
-            c.actions
-                .push(Action::Notify(NotificationKind::DeploymentRollback));
-            c.log.push(format!(
-                "rolled back: all traffic on {}",
-                c.d.target.side(false)
-            ));
-        }
-        (None, false) => {
-            // Never give up on a rollback while the resources are ours: keep the lock and
-            // ask again, with a growing delay.
-            c.d.phase = Phase::RollingBack {
-                attempts: attempts.saturating_add(1),
-            };
-            c.push_rollback();
-        }
+    let prod_back = matches!(prod, Seen::Matches);
+    // Someone else's test listener is left as it is; the rest of the rollback goes on.
+    let test_back = t.test_listener.is_none()
+        || matches!(
+            traffic_seen(&c.d, obs, 0, true),
+            Seen::Matches | Seen::Foreign(..)
+        );
+    let primary_back = original.status == "PRIMARY";
+    let replacement_left = sets
+        .iter()
+        .any(|s| s.external_id.as_deref() == Some(c.d.id.as_str()) && s.status != "DRAINING");
+    let mut actions = Vec::new();
+    if !prod_back {
+        actions.push(Action::Route { weight: 0 });
+    }
+    if !test_back {
+        actions.push(Action::RouteTest { weight: 0 });
+    }
+    if !primary_back {
+        actions.push(Action::SetPrimary { replacement: false });
+    }
+    if actions.is_empty() && replacement_left {
+        // Nothing routes to the replacement any more (confirmed in this reading).
+        actions.push(Action::DeleteTaskSet { replacement: true });
+    }
+    if actions.is_empty() {
+        c.rolled_back();
+    } else {
+        c.retry_rollback(attempts, actions, "the listeners and task sets");
     }
 }
 
@@ -1037,9 +1251,15 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
         } else {
             Err(format!("hook {} reported Failed", hook.function))
         });
-    } else if let Some(resp) = &obs.hook_response {
-        hook.invocations += 1;
-        match resp {
+    } else if let Some(answer) = obs
+        .hook_response
+        .as_ref()
+        .filter(|a| a.invocation == hook.invocations && hook.in_flight_until.is_some())
+    {
+        // The answer of the claimed invocation (a stale one, of an earlier invocation, is
+        // dropped).
+        hook.in_flight_until = None;
+        match &answer.response {
             HookResponse::Succeeded => verdict = Some(Ok("hook returned Succeeded".into())),
             HookResponse::Failed(reason) => {
                 verdict = Some(Err(format!(
@@ -1069,6 +1289,11 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
                 c.set_detail(event, format!("waiting for {} to report", hook.function));
             }
         }
+    } else if hook.in_flight_until.is_some_and(|t| now >= t) {
+        // The claimed invocation's answer never came back (its process died): the hook may
+        // still report; if it does not, it is invoked again.
+        hook.in_flight_until = None;
+        hook.next_invoke_at = Some(now);
     }
     match verdict {
         Some(Ok(detail)) => {
@@ -1088,14 +1313,21 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
         None => {
             let deadline = hook.started_at + c.d.options.hook_timeout_seconds * 1000;
             let function = hook.function.clone();
-            c.d.hook = Some(hook);
             if now >= deadline {
+                c.d.hook = Some(hook);
                 let msg = format!(
                     "{event} hook {function} gave no verdict within {} s",
                     c.d.options.hook_timeout_seconds
                 );
                 c.fail(DeploymentStatus::Failed, ErrorCode::Timeout, msg, auto);
+                return;
             }
+            let due =
+                hook.in_flight_until.is_none() && hook.next_invoke_at.is_some_and(|t| t <= now);
+            if due {
+                c.claim_hook(&mut hook);
+            }
+            c.d.hook = Some(hook);
         }
     }
 }
@@ -1123,14 +1355,18 @@ fn wake_after(dep: &Deployment, now: Millis) -> Option<Millis> {
         }
         // An operator's `continue` may arrive through another process: look again at the
         // poll interval so a driver loop picks it up.
-        Phase::Ready { until } | Phase::Terminating { until } => {
+        Phase::Ready { until } | Phase::Terminating { until, .. } => {
             Some(until.saturating_sub(now).min(poll))
         }
         Phase::Hook { .. } => {
             let Some(h) = &dep.hook else { return Some(0) };
             let deadline = h.started_at + dep.options.hook_timeout_seconds * 1000;
             let mut t = deadline.saturating_sub(now);
-            if let Some(at) = h.next_invoke_at {
+            if let Some(until) = h.in_flight_until {
+                // The tick that claimed the invocation decides on its answer; another looks
+                // when the claim lapses, or sooner for a report.
+                t = t.min(until.saturating_sub(now)).min(poll);
+            } else if let Some(at) = h.next_invoke_at {
                 t = t.min(at.saturating_sub(now));
             } else {
                 // Waiting for a report: look again at the poll interval so a report that

@@ -4,7 +4,7 @@
 
 use crate::appspec::{EcsResource, HookSpec};
 use crate::config::DeploymentConfig;
-use crate::engine::{decide, needs, Action, NotificationKind};
+use crate::engine::{decide, hook_call, needs, Action, NotificationKind};
 use crate::engine_tests::arb_config;
 use crate::model::{
     Deployment, DeploymentOptions, DeploymentStatus, EcsTarget, ErrorCode, EventStatus,
@@ -15,11 +15,13 @@ use crate::LifecycleEvent;
 use proptest::prelude::*;
 
 const T0: u64 = 1_700_000_000_000;
-const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-blue/1";
-const GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-green/2";
-const ORIGINAL: &str = "arn:aws:ecs:us-east-1:123456789012:task-set/shop/web/ecs-svc/1";
+pub(crate) const BLUE: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-blue/1";
+pub(crate) const GREEN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-green/2";
+pub(crate) const ORIGINAL: &str = "arn:aws:ecs:us-east-1:123456789012:task-set/shop/web/ecs-svc/1";
 
-fn target(test_listener: bool, ready_wait: Option<u32>) -> EcsTarget {
+pub(crate) fn target(test_listener: bool, ready_wait: Option<u32>) -> EcsTarget {
     EcsTarget {
         cluster: "shop".into(),
         service: "web".into(),
@@ -57,7 +59,11 @@ fn all_hooks() -> Vec<HookSpec> {
         .collect()
 }
 
-fn deployment(config: &str, target: EcsTarget, options: DeploymentOptions) -> Deployment {
+pub(crate) fn deployment(
+    config: &str,
+    target: EcsTarget,
+    options: DeploymentOptions,
+) -> Deployment {
     let config = DeploymentConfig::predefined(config).expect("known config");
     Deployment::new(
         "d-ECS000001".into(),
@@ -70,7 +76,7 @@ fn deployment(config: &str, target: EcsTarget, options: DeploymentOptions) -> De
 }
 
 /// A world whose replacement becomes steady after 30 s.
-fn world() -> World {
+pub(crate) fn world() -> World {
     let mut w = World::new("unused", T0);
     w.ecs.steady_after = Some(30_000);
     w
@@ -356,7 +362,7 @@ fn hooks_get_the_service_and_the_replacement() {
                 event: LifecycleEvent::AfterInstall,
             }
     });
-    let call = needs(&dep, w.now).invoke_hook.expect("hook to invoke");
+    let call = hook_call(&dep).expect("hook to invoke");
     assert_eq!(call.function, "AfterInstallHook");
     assert_eq!(call.payload["Cluster"], "shop");
     assert_eq!(call.payload["ReplacementTargetGroupArn"], GREEN);

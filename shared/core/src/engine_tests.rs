@@ -3,16 +3,17 @@
 
 use crate::appspec::HookSpec;
 use crate::config::{DeploymentConfig, StepSpec, TrafficRouting};
-use crate::engine::{decide, needs, Action, NotificationKind};
+use crate::engine::{decide, hook_call, Action, NotificationKind};
 use crate::model::{
     AlarmState, AlarmView, AliasView, Deployment, DeploymentOptions, DeploymentStatus, ErrorCode,
-    EventStatus, HookReport, HookResponse, LambdaTarget, Observation, Phase, StopRequest,
+    EventStatus, HookAnswer, HookReport, HookResponse, LambdaTarget, Observation, Phase,
+    StopRequest,
 };
 use crate::sim::{HookScript, World};
 use crate::LifecycleEvent;
 use proptest::prelude::*;
 
-const T0: u64 = 1_700_000_000_000;
+pub(crate) const T0: u64 = 1_700_000_000_000;
 
 fn target() -> LambdaTarget {
     LambdaTarget {
@@ -23,7 +24,11 @@ fn target() -> LambdaTarget {
     }
 }
 
-fn deployment(config: &str, hooks: &[LifecycleEvent], options: DeploymentOptions) -> Deployment {
+pub(crate) fn deployment(
+    config: &str,
+    hooks: &[LifecycleEvent],
+    options: DeploymentOptions,
+) -> Deployment {
     let config = DeploymentConfig::predefined(config).expect("known config");
     let hooks = hooks
         .iter()
@@ -105,10 +110,15 @@ fn hooks_run_in_lifecycle_order_with_the_documented_payload() {
         ],
         DeploymentOptions::default(),
     );
-    let n = needs(&decide(&dep, &Observation::default(), T0).next, T0);
-    let call = n
-        .invoke_hook
-        .expect("BeforeAllowTraffic hook is invoked first");
+    let first = decide(&dep, &Observation::default(), T0);
+    assert!(
+        first
+            .actions
+            .contains(&Action::InvokeHook { invocation: 1 }),
+        "BeforeAllowTraffic hook is invoked first, as an action of the saved decision: {:?}",
+        first.actions
+    );
+    let call = hook_call(&first.next).expect("the claimed hook");
     assert_eq!(call.function, "BeforeAllowTrafficHook");
     assert_eq!(call.payload["DeploymentId"], "d-TEST00001");
     assert_eq!(
@@ -236,7 +246,10 @@ fn a_report_with_another_execution_id_is_ignored() {
     let waiting = decide(
         &started,
         &Observation {
-            hook_response: Some(HookResponse::Deferred),
+            hook_response: Some(HookAnswer {
+                invocation: 1,
+                response: HookResponse::Deferred,
+            }),
             ..Default::default()
         },
         T0,
@@ -727,14 +740,23 @@ fn an_overdue_hook_is_not_invoked_again() {
     let asked = decide(
         &started,
         &Observation {
-            hook_response: Some(HookResponse::InProgress),
+            hook_response: Some(HookAnswer {
+                invocation: 1,
+                response: HookResponse::InProgress,
+            }),
             ..Default::default()
         },
         T0,
     )
     .next;
-    assert!(needs(&asked, T0 + 30_000).invoke_hook.is_some());
-    assert!(needs(&asked, T0 + 60_000).invoke_hook.is_none());
-    let end = decide(&asked, &Observation::default(), T0 + 60_000).next;
-    assert_eq!(end.error.unwrap().code, ErrorCode::Timeout);
+    let again = decide(&asked, &Observation::default(), T0 + 30_000);
+    assert!(again
+        .actions
+        .contains(&Action::InvokeHook { invocation: 2 }));
+    let end = decide(&asked, &Observation::default(), T0 + 60_000);
+    assert!(!end
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::InvokeHook { .. })));
+    assert_eq!(end.next.error.unwrap().code, ErrorCode::Timeout);
 }

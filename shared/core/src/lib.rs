@@ -16,3 +16,5 @@ pub use lifecycle::LifecycleEvent;
 mod engine_ecs_tests;
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod engine_trust_tests;

@@ -105,6 +105,9 @@ pub enum ErrorCode {
     ReplacementNotSteady,
     /// ECS: the original task set could not be removed after the traffic moved.
     CleanupFailed,
+    /// An operator ended the deployment with `stop --force`: Cutover stopped driving it
+    /// and left its target as it was.
+    Abandoned,
     /// An unexpected error.
     InternalError,
 }
@@ -123,6 +126,7 @@ impl ErrorCode {
             ErrorCode::ListenerModified => "LISTENER_MODIFIED",
             ErrorCode::ReplacementNotSteady => "REPLACEMENT_NOT_STEADY",
             ErrorCode::CleanupFailed => "CLEANUP_FAILED",
+            ErrorCode::Abandoned => "ABANDONED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -489,6 +493,10 @@ pub enum Phase {
     Terminating {
         /// When the original task set is deleted.
         until: Millis,
+        /// `cutover continue` asked to end the wait; kept until the replacement shows
+        /// PRIMARY, so an early `continue` is not lost.
+        #[serde(default)]
+        continued: bool,
     },
     /// ECS: the original task set was asked to be deleted; waiting for it to be gone.
     Cleaning {
@@ -517,8 +525,25 @@ pub struct HookExecution {
     pub started_at: Millis,
     /// When the function should be invoked next; `None` while waiting for a report.
     pub next_invoke_at: Option<Millis>,
-    /// How many times the function was invoked.
+    /// How many times the function was invoked (the number of the latest invocation).
     pub invocations: u32,
+    /// While an invocation is claimed (saved, then sent): when the claim lapses. No other
+    /// invocation of this event starts before, whichever process ticks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_until: Option<Millis>,
+}
+
+/// A notification recorded with the decision that caused it, sent after the save and
+/// re-sent by later ticks until it is marked sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outgoing {
+    /// Stable id (`<deployment id>-<n>`): subscribers drop a message they have seen.
+    pub id: String,
+    /// What happened.
+    pub kind: crate::engine::NotificationKind,
+    /// When the decision was made.
+    pub at: Millis,
 }
 
 /// One lifecycle event's record, shown by `cutover status`.
@@ -582,6 +607,24 @@ pub struct Deployment {
     /// ECS: the task sets as last read (shown by `cutover status`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub task_sets: Vec<TaskSetView>,
+    /// The alias's `RevisionId` as Cutover last knew it: read at start, or confirmed after
+    /// Cutover's own update. Lambda alias updates carry it as their precondition, and any
+    /// other revision seen means someone else changed the alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_revision: Option<String>,
+    /// When the last saved decision was made: a later decision never uses an earlier time.
+    #[serde(default)]
+    pub decided_at: Millis,
+    /// Notifications not yet marked sent, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<Outgoing>,
+    /// Notifications recorded so far (numbers the outbox ids).
+    #[serde(default)]
+    pub notify_seq: u64,
+    /// Digest of the start request, when it carried a client token: the same token with
+    /// another request is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_digest: Option<String>,
     /// Number of event-log entries written so far.
     pub log_seq: u64,
     /// Optimistic-locking version, managed by the store.
@@ -640,6 +683,11 @@ impl Deployment {
             hook_token: String::new(),
             topic_arn: None,
             task_sets: Vec::new(),
+            alias_revision: None,
+            decided_at: now,
+            outbox: Vec::new(),
+            notify_seq: 0,
+            request_digest: None,
             log_seq: 0,
             ver: 0,
         }
@@ -873,6 +921,15 @@ impl HookResponse {
     }
 }
 
+/// What one claimed hook invocation answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookAnswer {
+    /// The invocation's number ([`HookExecution::invocations`] when it was claimed).
+    pub invocation: u32,
+    /// The answer.
+    pub response: HookResponse,
+}
+
 /// A verdict reported later through the `hook-report` function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookReport {
@@ -896,10 +953,13 @@ pub struct StopRequest {
 pub struct Observation {
     /// The alias as read now (asked for by [`crate::engine::Needs::alias`]).
     pub alias: Option<AliasView>,
+    /// The alias's `RevisionId` as read with `alias`.
+    #[serde(default)]
+    pub alias_revision: Option<String>,
     /// The watched alarms as read now.
     pub alarms: Option<Vec<AlarmView>>,
-    /// The answer of the hook invoked in this tick.
-    pub hook_response: Option<HookResponse>,
+    /// The answer of a hook invocation this deployment's decision asked for.
+    pub hook_response: Option<HookAnswer>,
     /// A hook verdict reported through `hook-report`.
     pub hook_report: Option<HookReport>,
     /// An operator's stop request.

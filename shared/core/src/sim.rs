@@ -5,8 +5,8 @@
 
 use crate::engine::{decide, needs, Action, NotificationKind};
 use crate::model::{
-    AlarmState, AlarmView, AliasView, Deployment, HookReport, HookResponse, ListenerView,
-    ListenersView, Millis, Observation, StopRequest, Target, TaskSetView,
+    AlarmState, AlarmView, AliasView, Deployment, HookAnswer, HookReport, HookResponse,
+    ListenerView, ListenersView, Millis, Observation, StopRequest, Target, TaskSetView,
 };
 use crate::LifecycleEvent;
 use std::collections::VecDeque;
@@ -44,6 +44,9 @@ pub struct EcsWorld {
     pub test_weights: Vec<u8>,
     /// Task set ARNs deleted, in order.
     pub deleted: Vec<String>,
+    /// A person sets the production listener to this percent on the replacement at the
+    /// given time.
+    pub manual: Vec<(Millis, u8)>,
 }
 
 impl EcsWorld {
@@ -145,7 +148,7 @@ impl EcsWorld {
                     !gone
                 });
             }
-            Action::Route { .. } | Action::Notify(_) => {}
+            Action::Route { .. } | Action::Notify(_) | Action::InvokeHook { .. } => {}
         }
     }
 }
@@ -173,6 +176,15 @@ pub struct World {
     pub waits: Vec<Millis>,
     /// Number of decisions made.
     pub ticks: u32,
+    /// The alias's revision: every update (Cutover's or a person's) makes a new one.
+    pub revision: u64,
+    /// A person sets the alias at the given time (a new revision).
+    pub manual: Vec<(Millis, AliasView)>,
+    /// Alias updates refused because their revision was stale.
+    pub refused: u32,
+    /// Hook invocations, by event, in order.
+    pub invocations: Vec<LifecycleEvent>,
+    answer: Option<HookAnswer>,
     pending_reports: VecDeque<(Millis, HookReport)>,
     answers: Vec<(LifecycleEvent, VecDeque<HookResponse>)>,
 }
@@ -194,6 +206,11 @@ impl World {
             notifications: Vec::new(),
             waits: Vec::new(),
             ticks: 0,
+            revision: 1,
+            manual: Vec::new(),
+            refused: 0,
+            invocations: Vec::new(),
+            answer: None,
             pending_reports: VecDeque::new(),
             answers: Vec::new(),
         }
@@ -209,15 +226,31 @@ impl World {
         }
     }
 
+    /// The alias revision as the emulator would name it.
+    pub fn revision_id(&self) -> String {
+        format!("r{}", self.revision)
+    }
+
     fn apply(&mut self, dep: &Deployment, weight: u8) {
-        self.weights.push(f64::from(weight) / 100.0);
         let t = match &dep.target {
             Target::Lambda(t) => t,
             Target::Ecs(_) => {
+                self.weights.push(f64::from(weight) / 100.0);
                 self.ecs.production = weight;
                 return;
             }
         };
+        // UpdateAlias carries the revision the decision saw, as Lambda's precondition.
+        if dep
+            .alias_revision
+            .as_ref()
+            .is_some_and(|r| *r != self.revision_id())
+        {
+            self.refused += 1;
+            return;
+        }
+        self.weights.push(f64::from(weight) / 100.0);
+        self.revision += 1;
         self.alias = match weight {
             0 => AliasView {
                 version: t.current_version.clone(),
@@ -310,8 +343,19 @@ impl World {
             self.ticks += 1;
             let need = needs(&dep, self.now);
             let mut obs = Observation::default();
+            let now = self.now;
+            for (_, alias) in self.manual.iter().filter(|(t, _)| *t <= now) {
+                self.alias = alias.clone();
+                self.revision += 1;
+            }
+            self.manual.retain(|(t, _)| *t > now);
+            for (_, w) in self.ecs.manual.iter().filter(|(t, _)| *t <= now) {
+                self.ecs.production = *w;
+            }
+            self.ecs.manual.retain(|(t, _)| *t > now);
             if need.alias {
                 obs.alias = Some(self.alias.clone());
+                obs.alias_revision = Some(self.revision_id());
             }
             if need.listeners {
                 let ecs = dep.target.ecs().expect("listeners are read for ECS only");
@@ -363,10 +407,7 @@ impl World {
                         .collect(),
                 );
             }
-            if let (Some(_), Some(h)) = (&need.invoke_hook, &dep.hook) {
-                let (event, id) = (h.event, h.execution_id.clone());
-                obs.hook_response = Some(self.hook_response(event, &id));
-            }
+            obs.hook_response = self.answer.take();
             if let Some((t, _)) = self.pending_reports.front() {
                 if *t <= self.now {
                     obs.hook_report = self.pending_reports.pop_front().map(|(_, r)| r);
@@ -382,19 +423,35 @@ impl World {
                 match action {
                     Action::Route { weight } => self.apply(&decision.next, *weight),
                     Action::Notify(kind) => self.notifications.push(*kind),
+                    Action::InvokeHook { invocation } => {
+                        if let Some(h) = &decision.next.hook {
+                            let (event, id) = (h.event, h.execution_id.clone());
+                            self.invocations.push(event);
+                            let response = self.hook_response(event, &id);
+                            self.answer = Some(HookAnswer {
+                                invocation: *invocation,
+                                response,
+                            });
+                        }
+                    }
                     other => self.ecs.apply(&decision.next, other, self.now),
                 }
             }
             dep = decision.next;
             if let Some(wait) = decision.wake_after {
                 self.waits.push(wait);
+                // The tick that invoked a hook decides on its answer at once.
+                let wait = if self.answer.is_some() { 0 } else { wait };
                 let mut next = self.now + wait;
                 // Wake early for scripted events, as the alarm and hook-report functions do.
                 let fires = self.alarm_fires_at.iter().filter_map(|(_, t)| *t);
                 let reports = self.pending_reports.iter().map(|(t, _)| *t);
                 let stops = self.stop_at.iter().map(|(t, _)| *t);
                 let proceeds = self.ecs.proceed_at.iter().copied();
-                for t in fires.chain(reports).chain(stops).chain(proceeds) {
+                let manual = self.manual.iter().map(|(t, _)| *t);
+                let ecs_manual = self.ecs.manual.iter().map(|(t, _)| *t);
+                let scripted = fires.chain(reports).chain(stops).chain(proceeds);
+                for t in scripted.chain(manual).chain(ecs_manual) {
                     if t > self.now && t < next {
                         next = t;
                     }
