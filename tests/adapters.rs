@@ -1,7 +1,7 @@
 //! Adapter tests: the real SDK clients against the local emulator, one per adapter.
 
 use cutover_aws::alarms::Alarms;
-use cutover_aws::lambda::LambdaRouter;
+use cutover_aws::lambda::{LambdaRouter, Routed};
 use cutover_aws::notify::Notifier;
 use cutover_aws::store::Store;
 use cutover_aws::Error;
@@ -129,9 +129,16 @@ async fn lambda_router_sets_and_reads_absolute_weights() {
     let sdk = sdk_config().await;
     let router = LambdaRouter::new(aws_sdk_lambda::Client::new(&sdk));
     let t = target(&f);
-    router.preflight(&t).await.expect("preflight passes");
-    router.route(&t, 10).await.unwrap();
+    let first = router.preflight(&t).await.expect("preflight passes");
+    assert!(first.is_some(), "the pre-flight returns the alias's RevisionId");
+    let rev = |r: Routed| match r {
+        Routed::Applied(Some(rev)) => rev,
+        other => panic!("expected an applied update with a revision, got {other:?}"),
+    };
+    let second = rev(router.route(&t, 10, first.as_deref()).await.unwrap());
+    assert_ne!(first.as_deref(), Some(second.as_str()), "every update gets a new RevisionId");
     let a = router.read_alias(&t).await.unwrap();
+    assert_eq!(a.revision_id.as_deref(), Some(second.as_str()));
     assert_eq!(
         a.view,
         AliasView {
@@ -139,11 +146,13 @@ async fn lambda_router_sets_and_reads_absolute_weights() {
             additional: Some(("2".into(), 0.1))
         }
     );
-    router
-        .route(&t, 10)
-        .await
-        .expect("repeating a weight is harmless");
-    router.route(&t, 100).await.unwrap();
+    // A stale revision (what a slow tick saw before) changes nothing.
+    assert_eq!(
+        router.route(&t, 100, first.as_deref()).await.unwrap(),
+        Routed::Stale
+    );
+    assert_eq!(router.read_alias(&t).await.unwrap().view, a.view);
+    let third = rev(router.route(&t, 100, Some(&second)).await.unwrap());
     assert_eq!(
         router.read_alias(&t).await.unwrap().view,
         AliasView {
@@ -151,7 +160,7 @@ async fn lambda_router_sets_and_reads_absolute_weights() {
             additional: None
         }
     );
-    router.route(&t, 0).await.unwrap();
+    router.route(&t, 0, Some(&third)).await.unwrap();
     assert_eq!(
         router.read_alias(&t).await.unwrap().view,
         AliasView {
@@ -167,7 +176,7 @@ async fn lambda_preflight_names_what_is_wrong() {
     seed_function(&f, 2);
     let sdk = sdk_config().await;
     let router = LambdaRouter::new(aws_sdk_lambda::Client::new(&sdk));
-    let refused = |r: Result<(), Error>| match r {
+    let refused = |r: Result<Option<String>, Error>| match r {
         Err(Error::Refused(r)) => (r.code, r.message),
         other => panic!("expected a refusal, got {other:?}"),
     };
@@ -191,12 +200,12 @@ async fn lambda_preflight_names_what_is_wrong() {
     let mut t = target(&f);
     t.alias = "beta".into();
     assert_eq!(refused(router.preflight(&t).await).0, "AliasNotFound");
-    router.route(&target(&f), 30).await.unwrap();
+    router.route(&target(&f), 30, None).await.unwrap();
     let (code, msg) = refused(router.preflight(&target(&f)).await);
     assert_eq!(code, "AliasAlreadySplit");
     assert!(msg.contains("30.0%"), "{msg}");
     assert_eq!(
-        refused(router.check_hook("Hooks[0]", "no-such-hook").await).0,
+        refused(router.check_hook("Hooks[0]", "no-such-hook").await.map(|()| None)).0,
         "HookFunctionNotFound"
     );
 }
@@ -319,6 +328,14 @@ fn http_sink() -> (String, std::sync::mpsc::Receiver<String>) {
     (url, rx)
 }
 
+fn note(kind: NotificationKind) -> cutover_core::model::Outgoing {
+    cutover_core::model::Outgoing {
+        id: "d-NOTIFY001-7".into(),
+        kind,
+        at: 0,
+    }
+}
+
 #[tokio::test]
 async fn notifications_reach_the_topic() {
     let sdk = sdk_config().await;
@@ -342,7 +359,7 @@ async fn notifications_reach_the_topic() {
     let mut dep = deployment("d-NOTIFY001", "fn-n", &[]);
     dep.status = DeploymentStatus::Failed;
     notifier
-        .publish(NotificationKind::DeploymentRollback, &dep, REGION)
+        .publish(&note(NotificationKind::DeploymentRollback), &dep, REGION)
         .await
         .expect("publish");
     let mut seen = Vec::new();
@@ -358,15 +375,19 @@ async fn notifications_reach_the_topic() {
         .find(|b| b.contains("DeploymentRollback"))
         .expect("notification delivered");
     assert!(body.contains("d-NOTIFY001"), "{body}");
+    assert!(
+        body.contains("d-NOTIFY001-7"),
+        "the notification id is in the message for subscribers to drop duplicates: {body}"
+    );
     // Without a topic nothing is sent and nothing fails.
     Notifier::new(sns.clone(), None)
-        .publish(NotificationKind::DeploymentStart, &dep, REGION)
+        .publish(&note(NotificationKind::DeploymentStart), &dep, REGION)
         .await
         .unwrap();
     // A deployment group's own topic is notified even without Cutover's.
     dep.topic_arn = Some(arn.clone());
     Notifier::new(sns.clone(), None)
-        .publish(NotificationKind::DeploymentStop, &dep, REGION)
+        .publish(&note(NotificationKind::DeploymentStop), &dep, REGION)
         .await
         .unwrap();
     let mut delivered = false;
@@ -381,7 +402,7 @@ async fn notifications_reach_the_topic() {
     // A topic that does not exist is an error, not silence.
     let bad = Notifier::new(sns, Some(format!("{arn}-missing")));
     assert!(bad
-        .publish(NotificationKind::DeploymentStart, &dep, REGION)
+        .publish(&note(NotificationKind::DeploymentStart), &dep, REGION)
         .await
         .is_err());
 }

@@ -447,7 +447,7 @@ async fn bad_inputs_are_refused_and_change_nothing() {
         .await
         .cutover
         .lambda
-        .route(&target(&split), 20)
+        .route(&target(&split), 20, None)
         .await
         .unwrap();
 

@@ -673,6 +673,7 @@ mod tests {
             execution_id: "x".into(),
             started_at: T0,
             next_invoke_at: None,
+            in_flight_until: None,
             invocations: 1,
         });
         let line = progress_line(&View::of(&dep), T0, T0);

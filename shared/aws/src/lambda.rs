@@ -21,6 +21,16 @@ pub struct AliasState {
     pub revision_id: Option<String>,
 }
 
+/// What an alias update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    /// Applied; the alias's new RevisionId.
+    Applied(Option<String>),
+    /// Refused by the precondition: the alias is no longer at the revision the decision
+    /// saw. Nothing was changed.
+    Stale,
+}
+
 /// Moves Lambda aliases and invokes hooks.
 #[derive(Debug, Clone)]
 pub struct LambdaRouter {
@@ -107,20 +117,22 @@ impl LambdaRouter {
     }
 
     /// Sets the alias to `weight` % on the target version (absolute, so repeating it is
-    /// harmless). 0 and 100 leave no routing config. The update carries the revision id just
-    /// read, so a concurrent edit makes it fail instead of being overwritten; an alias that
-    /// shows a version outside the deployment is left alone (the next read reports it).
-    pub async fn route(&self, target: &LambdaTarget, weight: u8) -> Result<()> {
+    /// harmless). 0 and 100 leave no routing config. The update carries `revision`, the
+    /// alias's RevisionId the decision was made on, as Lambda's precondition: if anyone
+    /// (a person, another tool, a stale tick of Cutover's own) changed the alias since, the
+    /// update is refused and nothing is overwritten ([`Routed::Stale`]); the next decision
+    /// reads the alias again. Nothing is read here: the decision saw the alias.
+    pub async fn route(
+        &self,
+        target: &LambdaTarget,
+        weight: u8,
+        revision: Option<&str>,
+    ) -> Result<Routed> {
         if weight > 100 {
             return Err(Error::refused(
                 "InvalidWeight",
                 format!("weight {weight} is over 100"),
             ));
-        }
-        let now = self.read_alias(target).await?;
-        let ours = |v: &str| v == target.current_version || v == target.target_version;
-        if !ours(&now.view.version) || now.view.additional.as_ref().is_some_and(|(v, _)| !ours(v)) {
-            return Ok(());
         }
         let (version, weights): (&str, HashMap<String, f64>) = match weight {
             0 => (&target.current_version, HashMap::new()),
@@ -133,39 +145,38 @@ impl LambdaRouter {
         let routing = AliasRoutingConfiguration::builder()
             .set_additional_version_weights(Some(weights))
             .build();
-        self.client
+        let out = self
+            .client
             .update_alias()
             .function_name(&target.function)
             .name(&target.alias)
             .function_version(version)
             .routing_config(routing)
-            .set_revision_id(now.revision_id)
+            .set_revision_id(revision.map(str::to_string))
             .send()
-            .await
-            .map_err(|e| {
+            .await;
+        match out {
+            Ok(o) => Ok(Routed::Applied(o.revision_id().map(str::to_string))),
+            Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_precondition_failed_exception())
-                {
-                    Error::Aws {
-                        service: SVC,
-                        operation: "UpdateAlias",
-                        message: format!(
-                            "alias {} was changed by someone else while Cutover updated it",
-                            target.alias
-                        ),
-                        retryable: true,
-                    }
-                } else {
-                    Error::aws(SVC, "UpdateAlias", &e)
-                }
-            })?;
-        Ok(())
+                    .is_some_and(|s| s.is_precondition_failed_exception()) =>
+            {
+                tracing::info!(
+                    alias = %target.alias,
+                    revision = revision.unwrap_or("-"),
+                    "alias changed since the decision; update not applied, reading it again"
+                );
+                Ok(Routed::Stale)
+            }
+            Err(e) => Err(Error::aws(SVC, "UpdateAlias", &e)),
+        }
     }
 
     /// Checks, before anything changes, that the function and both versions exist (published
     /// versions, sharing role and dead-letter settings), and that the alias points at the
     /// current version with no extra weights.
-    pub async fn preflight(&self, target: &LambdaTarget) -> Result<()> {
+    /// Returns the alias's RevisionId as checked: the deployment's first fence.
+    pub async fn preflight(&self, target: &LambdaTarget) -> Result<Option<String>> {
         let f = &target.function;
         match self.client.get_function_configuration().function_name(f).send().await {
             Ok(_) => {}
@@ -256,8 +267,8 @@ impl LambdaRouter {
                 ),
             ));
         }
-        let alias = match self.read_alias(target).await {
-            Ok(a) => a.view,
+        let (alias, revision) = match self.read_alias(target).await {
+            Ok(a) => (a.view, a.revision_id),
             Err(Error::Aws { message, .. }) if message.starts_with("ResourceNotFoundException") => {
                 return Err(Error::refused(
                     "AliasNotFound",
@@ -288,7 +299,7 @@ impl LambdaRouter {
                 ),
             ));
         }
-        Ok(())
+        Ok(revision)
     }
 
     /// Checks that a hook function exists.
@@ -456,39 +467,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn update_carries_the_revision_read_and_reports_a_concurrent_edit() {
-        let get = mock!(aws_sdk_lambda::Client::get_alias).then_output(|| alias_on("1", "rev-7"));
-        let update = mock!(aws_sdk_lambda::Client::update_alias)
+    async fn update_carries_the_decisions_revision_and_a_stale_one_changes_nothing() {
+        let stale = mock!(aws_sdk_lambda::Client::update_alias)
             .match_requests(|r| r.revision_id() == Some("rev-7"))
             .then_error(|| {
                 UpdateAliasError::PreconditionFailedException(
                     PreconditionFailedException::builder()
-                        .message("revision changed")
+                        .message("The Revision Id provided does not match the latest Revision Id")
                         .build(),
                 )
             });
-        let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &update]);
-        let err = LambdaRouter::new(client)
-            .route(&target(), 10)
-            .await
-            .unwrap_err();
-        assert_eq!(update.num_calls(), 1);
-        assert!(err.is_retryable());
-        assert!(err.to_string().contains("changed by someone else"), "{err}");
+        let fresh = mock!(aws_sdk_lambda::Client::update_alias)
+            .match_requests(|r| {
+                r.revision_id() == Some("rev-8")
+                    && r.function_version() == Some("1")
+                    && r.routing_config()
+                        .and_then(|c| c.additional_version_weights())
+                        .and_then(|w| w.get("2"))
+                        == Some(&0.1)
+            })
+            .then_output(|| UpdateAliasOutput::builder().revision_id("rev-9").build());
+        let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&stale, &fresh]);
+        let router = LambdaRouter::new(client);
+        let refused = router.route(&target(), 10, Some("rev-7")).await.unwrap();
+        assert_eq!(refused, Routed::Stale);
+        assert_eq!(stale.num_calls(), 1);
+        let applied = router.route(&target(), 10, Some("rev-8")).await.unwrap();
+        assert_eq!(applied, Routed::Applied(Some("rev-9".into())));
+        assert_eq!(fresh.num_calls(), 1);
     }
 
     #[tokio::test]
-    async fn a_foreign_alias_is_not_overwritten() {
+    async fn an_update_reads_nothing_first() {
         let get = mock!(aws_sdk_lambda::Client::get_alias).then_output(|| alias_on("5", "rev-1"));
         let update = mock!(aws_sdk_lambda::Client::update_alias)
-            .then_output(|| UpdateAliasOutput::builder().build());
+            .match_requests(|r| r.function_version() == Some("1") && r.revision_id() == Some("rev-1"))
+            .then_output(|| UpdateAliasOutput::builder().revision_id("rev-2").build());
         let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &update]);
-        LambdaRouter::new(client).route(&target(), 0).await.unwrap();
-        assert_eq!(
-            update.num_calls(),
-            0,
-            "an alias on version 5 belongs to someone else"
-        );
+        LambdaRouter::new(client)
+            .route(&target(), 0, Some("rev-1"))
+            .await
+            .unwrap();
+        assert_eq!(get.num_calls(), 0, "the decision saw the alias");
+        assert_eq!(update.num_calls(), 1);
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
 use cutover_core::engine::NotificationKind;
-use cutover_core::model::Deployment;
+use cutover_core::model::{Deployment, Outgoing};
 
 /// `source` of the events Cutover puts on EventBridge.
 pub const EVENT_SOURCE: &str = "cutover";
@@ -98,14 +98,13 @@ impl Notifier {
         self.topic_arn.as_deref()
     }
 
-    /// Publishes one notification to Cutover's topic and to the deployment group's own
-    /// topic, if it has one (each once). Every topic is tried; the first error is returned.
-    pub async fn publish(
-        &self,
-        kind: NotificationKind,
-        dep: &Deployment,
-        region: &str,
-    ) -> Result<()> {
+    /// Publishes one notification of the deployment's outbox to Cutover's topic, to the
+    /// deployment group's own topic if it has one, and as a state-change event. Every
+    /// destination is tried; the first error is returned. A notification may be sent more
+    /// than once (a tick that died before marking it sent): each copy carries the same
+    /// `notificationId` (message attribute and body field; `notificationId` in the event
+    /// detail) for subscribers to drop duplicates.
+    pub async fn publish(&self, note: &Outgoing, dep: &Deployment, region: &str) -> Result<()> {
         let mut topics: Vec<&str> = self.topic_arn.iter().map(String::as_str).collect();
         if let Some(own) = dep.topic_arn.as_deref() {
             if !topics.contains(&own) {
@@ -114,30 +113,27 @@ impl Notifier {
         }
         let mut first_error = None;
         for topic in topics {
-            if let Err(e) = self.publish_to(topic, kind, dep, region).await {
+            if let Err(e) = self.publish_to(topic, note, dep, region).await {
                 first_error.get_or_insert(e);
             }
         }
-        if let Err(e) = self.put_event(kind, dep, region).await {
+        if let Err(e) = self.put_event(note, dep, region).await {
             first_error.get_or_insert(e);
         }
         first_error.map_or(Ok(()), Err)
     }
 
-    async fn put_event(
-        &self,
-        kind: NotificationKind,
-        dep: &Deployment,
-        region: &str,
-    ) -> Result<()> {
+    async fn put_event(&self, note: &Outgoing, dep: &Deployment, region: &str) -> Result<()> {
         let Some((client, bus)) = &self.bus else {
             return Ok(());
         };
+        let mut detail = event_detail(note.kind, dep, region);
+        detail["notificationId"] = note.id.clone().into();
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(bus)
             .source(EVENT_SOURCE)
             .detail_type(STATE_CHANGE_DETAIL_TYPE)
-            .detail(event_detail(kind, dep, region).to_string())
+            .detail(detail.to_string())
             .build();
         let out = client
             .put_events()
@@ -163,11 +159,14 @@ impl Notifier {
     async fn publish_to(
         &self,
         topic: &str,
-        kind: NotificationKind,
+        note: &Outgoing,
         dep: &Deployment,
         region: &str,
     ) -> Result<()> {
-        let body = message(kind, dep, region).to_string();
+        let kind = note.kind;
+        let mut body = message(kind, dep, region);
+        body["notificationId"] = note.id.clone().into();
+        let body = body.to_string();
         let attr = |v: &str| {
             MessageAttributeValue::builder()
                 .data_type("String")
@@ -187,6 +186,7 @@ impl Notifier {
             .message(body)
             .message_attributes("event", attr(kind.as_str())?)
             .message_attributes("deploymentId", attr(&dep.id)?)
+            .message_attributes("notificationId", attr(&note.id)?)
             .send()
             .await
             .map_err(|e| Error::aws("SNS", "Publish", &e))?;

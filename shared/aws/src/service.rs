@@ -18,8 +18,8 @@ use cutover_core::config::{ComputePlatform, DeploymentConfig};
 use cutover_core::engine::{self, Action};
 use cutover_core::group::DeploymentGroup;
 use cutover_core::model::{
-    AlarmState, Deployment, DeploymentOptions, HookReport, LambdaTarget, Observation, Phase,
-    StopRequest, Target,
+    AlarmState, Deployment, DeploymentOptions, HookAnswer, HookReport, HookResponse, LambdaTarget,
+    Observation, Outgoing, Phase, StopRequest, Target,
 };
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -92,6 +92,35 @@ pub fn check_client_token(token: &str) -> Result<()> {
     }
 }
 
+/// A digest of a start request without its client token (SHA-256 of its JSON), to tell
+/// a repeated request from another one that reuses the token.
+pub fn request_digest(req: &StartRequest) -> String {
+    use sha2::{Digest, Sha256};
+    let body = serde_json::to_vec(&StartRequest {
+        client_token: None,
+        ..req.clone()
+    })
+    .unwrap_or_default();
+    Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The deployment a repeated start found, if it was started by the same request.
+fn same_request(existing: Deployment, digest: &str) -> Result<Deployment> {
+    match &existing.request_digest {
+        Some(d) if d != digest => Err(Error::refused(
+            "IdempotencyConflict",
+            format!(
+                "clientToken: already used by deployment {} for a different request; use a new token for a new request (the same token only repeats the same request)",
+                existing.id
+            ),
+        )),
+        _ => Ok(existing),
+    }
+}
+
 /// What starting a deployment needs; the `start` function's input.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -142,8 +171,9 @@ enum Once {
     Finished(Deployment),
     /// Another tick saved first.
     Lost,
-    /// Saved (or nothing to save), with the engine's wake-up.
-    Saved(Deployment, Option<u64>),
+    /// Saved (or nothing to save), with the engine's wake-up and the answer of a hook
+    /// the decision invoked.
+    Saved(Deployment, Option<u64>, Option<HookAnswer>),
 }
 
 /// What a tick leaves behind.
@@ -241,32 +271,33 @@ impl Cutover {
     /// [`Cutover::start`], also telling whether this call recorded the deployment (`true`)
     /// or found the one an earlier start with the same client token recorded (`false`).
     pub async fn start_once(&self, req: &StartRequest) -> Result<(Deployment, bool)> {
+        let digest = request_digest(req);
         let id = match &req.client_token {
             Some(token) => {
                 check_client_token(token)?;
                 let id = token_deployment_id(token);
                 match self.store.load(&id).await {
-                    Ok(existing) => return Ok((existing, false)),
+                    Ok(existing) => return same_request(existing, &digest).map(|d| (d, false)),
                     Err(Error::NotFound(_)) => id,
                     Err(e) => return Err(e),
                 }
             }
             None => new_deployment_id(),
         };
-        match self.start_new(req, id.clone()).await {
+        match self.start_new(req, id.clone(), &digest).await {
             Ok(dep) => Ok((dep, true)),
             // Two deliveries of one token racing: the loser finds the winner's record.
             Err(Error::InProgress { active, .. }) if active == id => {
-                Ok((self.store.load(&id).await?, false))
+                same_request(self.store.load(&id).await?, &digest).map(|d| (d, false))
             }
             Err(Error::Conflict(c)) if c == id && req.client_token.is_some() => {
-                Ok((self.store.load(&id).await?, false))
+                same_request(self.store.load(&id).await?, &digest).map(|d| (d, false))
             }
             Err(e) => Err(e),
         }
     }
 
-    async fn start_new(&self, req: &StartRequest, id: String) -> Result<Deployment> {
+    async fn start_new(&self, req: &StartRequest, id: String, digest: &str) -> Result<Deployment> {
         if req.appspec.len() > MAX_APPSPEC_BYTES {
             return Err(Error::refused(
                 "InvalidAppSpec",
@@ -381,6 +412,7 @@ impl Cutover {
                 Target::Ecs(Box::new(self.ecs.resolve(ecs, resource).await?))
             }
         };
+        let mut alias_revision = None;
         if let Target::Lambda(t) = &target {
             // (ECS checked its lock before the pre-flight above.)
             if let Some(active) = self.store.active_on(&target.lock_key()).await? {
@@ -389,7 +421,7 @@ impl Cutover {
                     target: target.name(),
                 });
             }
-            self.lambda.preflight(t).await?;
+            alias_revision = self.lambda.preflight(t).await?;
         }
         for (i, h) in spec.hooks.iter().enumerate() {
             self.lambda
@@ -423,6 +455,8 @@ impl Cutover {
         let now = now_ms();
         let mut dep = Deployment::new(id, target, config, spec.hooks.clone(), options, now);
         dep.hook_token = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        dep.alias_revision = alias_revision;
+        dep.request_digest = req.client_token.as_ref().map(|_| digest.to_string());
         match &group {
             Some(g) => {
                 dep.application = g.application.clone();
@@ -446,17 +480,19 @@ impl Cutover {
         Ok(dep)
     }
 
-    async fn observe(
-        &self,
-        dep: &Deployment,
-        now: u64,
-        extra: &Observation,
-    ) -> Result<Observation> {
-        let need = engine::needs(dep, now);
+    /// Reads what the engine needs. An operator's stop decides before anything is read:
+    /// a deleted alias or a missing permission cannot keep a deployment from stopping.
+    async fn observe(&self, dep: &Deployment, now: u64, extra: &Observation) -> Result<Observation> {
         let mut obs = extra.clone();
+        if obs.stop.is_some() {
+            return Ok(obs);
+        }
+        let need = engine::needs(dep, now);
         match &dep.target {
             Target::Lambda(t) if need.alias => {
-                obs.alias = Some(self.lambda.read_alias(t).await?.view);
+                let alias = self.lambda.read_alias(t).await?;
+                obs.alias = Some(alias.view);
+                obs.alias_revision = alias.revision_id;
             }
             Target::Ecs(t) => {
                 if need.listeners {
@@ -471,39 +507,25 @@ impl Cutover {
         if need.alarms {
             obs.alarms = Some(self.alarms.read(&dep.options.alarms).await?);
         }
-        // A stop, a report or a firing alarm decides without the hook: do not wait for it.
-        let firing = obs
-            .alarms
-            .as_ref()
-            .is_some_and(|a| a.iter().any(|a| engine::alarm_stops(dep, a)));
-        if let Some(call) = &need.invoke_hook {
-            if obs.hook_report.is_none() && obs.stop.is_none() && !firing {
-                obs.hook_response = Some(
-                    self.lambda
-                        .invoke_hook(&call.function, &call.payload)
-                        .await?,
-                );
-            }
-        }
         Ok(obs)
     }
 
-    /// Advances a deployment as far as it can go now. `extra` carries an operator's stop or
-    /// a hook report into the first decision.
+    /// Advances a deployment as far as it can go now. `extra` carries an operator's stop,
+    /// a `continue` or a hook report into the first decision.
     ///
-    /// Each decision is saved before its traffic change is made: the loser of a race never
-    /// touches the alias, and a change lost to a crash after the save is made again by the
-    /// next tick, which reads the alias back and sets the weight again. Once the input of
-    /// `extra` is saved, a later error is logged and the saved state returned, so a caller
-    /// never repeats a stop or a hook report that already took effect.
+    /// Each decision is saved before its effects are made: the loser of a race never
+    /// touches the target, and an effect lost to a crash after the save is made again by
+    /// the next tick, which reads the target back. A hook's answer is carried into the next
+    /// decision like any other input. Once the input of `extra` is saved, a later error is
+    /// logged and the saved state returned, so a caller never repeats a stop or a hook
+    /// report that already took effect.
     pub async fn tick(&self, id: &str, extra: Observation) -> Result<TickOutcome> {
-        let carrying = extra != Observation::default();
-        let mut extra = Some(extra);
+        let mut carry = (extra != Observation::default()).then_some(extra);
         let mut conflicts = 0;
         let mut decisions = 0;
         let mut input_saved: Option<Deployment> = None;
         loop {
-            match self.decide_once(id, extra.as_ref()).await {
+            match self.decide_once(id, carry.as_ref()).await {
                 Ok(Once::Finished(deployment)) => {
                     return Ok(TickOutcome {
                         deployment,
@@ -512,11 +534,14 @@ impl Cutover {
                 }
                 Ok(Once::Lost) => {
                     conflicts += 1;
-                    if extra.is_some() && carrying && conflicts < 5 {
-                        continue;
-                    }
-                    if extra.is_some() && carrying {
-                        return Err(Error::Conflict(id.to_string()));
+                    match &carry {
+                        Some(_) if conflicts < 5 => continue,
+                        Some(obs) if obs.hook_response.is_none() => {
+                            return Err(Error::Conflict(id.to_string()))
+                        }
+                        // A hook answer that cannot be saved is dropped: the claim lapses
+                        // and the hook is asked again (or reports meanwhile).
+                        _ => {}
                     }
                     let deployment = self.store.load(id).await?;
                     let wake_after = if deployment.is_done() { None } else { Some(0) };
@@ -525,10 +550,18 @@ impl Cutover {
                         wake_after,
                     });
                 }
-                Ok(Once::Saved(saved, wake_after)) => {
+                Ok(Once::Saved(saved, wake_after, answer)) => {
                     decisions += 1;
-                    if extra.take().is_some() && carrying {
+                    if carry.take().is_some() {
                         input_saved = Some(saved.clone());
+                    }
+                    if let Some(answer) = answer {
+                        conflicts = 0;
+                        carry = Some(Observation {
+                            hook_response: Some(answer),
+                            ..Default::default()
+                        });
+                        continue;
                     }
                     match wake_after {
                         Some(0) if decisions < MAX_DECISIONS_PER_TICK => continue,
@@ -560,55 +593,128 @@ impl Cutover {
         }
     }
 
-    /// One decision: load, observe, decide, save, then route and notify.
+    /// One decision: load (sending what an earlier tick left in the outbox), observe, read
+    /// the clock, decide, save (the decision's notifications into the outbox), then make
+    /// the effects and send the outbox.
     async fn decide_once(&self, id: &str, extra: Option<&Observation>) -> Result<Once> {
-        let dep = self.store.load(id).await?;
+        let mut dep = self.store.load(id).await?;
+        if !dep.outbox.is_empty() {
+            dep = self.flush_outbox(dep).await;
+        }
         if dep.is_done() {
             return Ok(Once::Finished(dep));
         }
-        let now = now_ms();
         let input = extra.cloned().unwrap_or_default();
-        let obs = self.observe(&dep, now, &input).await?;
-        let decision = engine::decide(&dep, &obs, now);
+        let obs = self.observe(&dep, dep.decided_at.max(now_ms()), &input).await?;
+        // After observing, which can take long: a wait is never counted from before it.
+        let now = now_ms();
+        let mut decision = engine::decide(&dep, &obs, now);
         let unchanged =
             decision.next == dep && decision.actions.is_empty() && decision.log.is_empty();
         if unchanged {
-            return Ok(Once::Saved(dep, decision.wake_after));
+            return Ok(Once::Saved(dep, decision.wake_after, None));
+        }
+        for action in &decision.actions {
+            if let Action::Notify(kind) = action {
+                let next = &mut decision.next;
+                next.notify_seq += 1;
+                let id = format!("{}-{}", next.id, next.notify_seq);
+                next.outbox.push(Outgoing {
+                    id,
+                    kind: *kind,
+                    at: next.decided_at,
+                });
+            }
         }
         let saved = match self.store.save(&decision.next, &decision.log, now).await {
             Ok(saved) => saved,
             Err(Error::Conflict(_)) => return Ok(Once::Lost),
             Err(e) => return Err(e),
         };
-        // Every action is tried even when one fails (each is absolute, and the next tick
-        // reads back what did not take), and the notifications of a saved decision go out
-        // either way; the first error is returned afterwards.
+        // Every effect is tried even when one fails (each is absolute, and the next tick
+        // reads back what did not take), and the outbox is sent either way; the first
+        // error is returned afterwards.
         let mut first_error = None;
+        let mut answer = None;
         for action in &decision.actions {
-            if let Err(e) = self.apply(&saved, action).await {
-                tracing::warn!(deployment = %saved.id, ?action, error = %e, "action failed");
-                first_error.get_or_insert(e);
-            }
-        }
-        for action in &decision.actions {
-            if let Action::Notify(kind) = action {
-                if let Err(e) = self.notifier.publish(*kind, &saved, &self.region).await {
-                    tracing::warn!(deployment = %saved.id, error = %e, "notification not sent");
+            match action {
+                Action::Notify(_) => {}
+                Action::InvokeHook { invocation } => {
+                    answer = Some(HookAnswer {
+                        invocation: *invocation,
+                        response: self.invoke_claimed_hook(&saved).await,
+                    });
+                }
+                other => {
+                    if let Err(e) = self.apply(&saved, other).await {
+                        tracing::warn!(deployment = %saved.id, action = ?other, error = %e, "action failed");
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
         }
+        let saved = self.flush_outbox(saved).await;
         match first_error {
             Some(e) => Err(e),
-            None => Ok(Once::Saved(saved, decision.wake_after)),
+            None => Ok(Once::Saved(saved, decision.wake_after, answer)),
         }
     }
 
-    /// Performs one traffic or task-set action of a saved decision (notifications are sent
-    /// afterwards, by the caller).
+    /// Invokes the hook a saved decision claimed. An invocation that could not be made
+    /// (throttled, say) is answered as such: the engine asks again later.
+    async fn invoke_claimed_hook(&self, dep: &Deployment) -> HookResponse {
+        let Some(call) = engine::hook_call(dep) else {
+            return HookResponse::NotInvoked("no hook is running".into());
+        };
+        match self.lambda.invoke_hook(&call.function, &call.payload).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::warn!(deployment = %dep.id, hook = %call.function, error = %e, "hook not invoked");
+                HookResponse::NotInvoked(e.to_string())
+            }
+        }
+    }
+
+    /// Sends the outbox in order, stopping at the first failure, and marks what was sent
+    /// (a conditional save of the record alone; if another tick saved meanwhile, a later
+    /// tick sends again and subscribers drop the duplicate by its id). Returns the
+    /// deployment as stored.
+    async fn flush_outbox(&self, dep: Deployment) -> Deployment {
+        let mut sent = 0;
+        for note in &dep.outbox {
+            match self.notifier.publish(note, &dep, &self.region).await {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    tracing::warn!(deployment = %dep.id, notification = %note.id, error = %e, "notification not sent; a later tick sends it again");
+                    break;
+                }
+            }
+        }
+        if sent == 0 {
+            return dep;
+        }
+        let mut next = dep.clone();
+        next.outbox.drain(..sent);
+        match self.store.save_state(&next).await {
+            Ok(saved) => saved,
+            Err(e) => {
+                tracing::info!(deployment = %dep.id, error = %e, "notifications sent but not marked; a later tick may send them again");
+                dep
+            }
+        }
+    }
+
+    /// Performs one traffic or task-set action of a saved decision.
     async fn apply(&self, dep: &Deployment, action: &Action) -> Result<()> {
         match (&dep.target, action) {
-            (_, Action::Notify(_)) => Ok(()),
-            (Target::Lambda(t), Action::Route { weight }) => self.lambda.route(t, *weight).await,
+            (_, Action::Notify(_) | Action::InvokeHook { .. }) => Ok(()),
+            (Target::Lambda(t), Action::Route { weight }) => {
+                // A stale revision changes nothing: the next decision reads the alias.
+                self.lambda
+                    .route(t, *weight, dep.alias_revision.as_deref())
+                    .await
+                    .map(|_| ())
+            }
             (Target::Lambda(_), other) => Err(Error::Corrupt(format!(
                 "{other:?} is not a Lambda action (deployment {})",
                 dep.id
@@ -634,6 +740,45 @@ impl Cutover {
                 }
             }
         }
+    }
+
+    /// `stop --force`: ends an unfinished deployment now without reading or touching its
+    /// target, releases its lock, records status Stopped with `ABANDONED` and where the
+    /// target was left, and sends the stop notification.
+    pub async fn abandon(&self, id: &str, reason: Option<String>) -> Result<TickOutcome> {
+        for _ in 0..5 {
+            let dep = self.store.load(id).await?;
+            let Some(decision) = engine::abandon(&dep, reason.as_deref(), now_ms()) else {
+                return Err(Error::refused(
+                    "DeploymentAlreadyCompleted",
+                    format!("deployment {id} already ended ({}); nothing to stop", dep.status),
+                ));
+            };
+            let mut next = decision.next;
+            for action in &decision.actions {
+                if let Action::Notify(kind) = action {
+                    next.notify_seq += 1;
+                    next.outbox.push(Outgoing {
+                        id: format!("{}-{}", next.id, next.notify_seq),
+                        kind: *kind,
+                        at: next.decided_at,
+                    });
+                }
+            }
+            match self.store.save(&next, &decision.log, next.decided_at).await {
+                Ok(saved) => {
+                    tracing::warn!(deployment = %id, message = %saved.error.as_ref().map(|e| e.message.as_str()).unwrap_or(""), "deployment abandoned on request");
+                    let deployment = self.flush_outbox(saved).await;
+                    return Ok(TickOutcome {
+                        deployment,
+                        wake_after: None,
+                    });
+                }
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(id.to_string()))
     }
 
     /// The original task set's ARN, or the replacement's (found by its `externalId`, the
@@ -691,12 +836,14 @@ impl Cutover {
         let dep = self.store.load(id).await?;
         let rollback = rollback.unwrap_or(dep.options.rollback_on_stop);
         if dep.status.is_terminal() {
+            let hint = if dep.is_done() {
+                "nothing to stop".to_string()
+            } else {
+                format!("its rollback has not shown yet; `cutover stop {id} --force` ends it without touching its target")
+            };
             return Err(Error::refused(
                 "DeploymentAlreadyCompleted",
-                format!(
-                    "deployment {id} already ended ({}); nothing to stop",
-                    dep.status
-                ),
+                format!("deployment {id} already ended ({}); {hint}", dep.status),
             ));
         }
         let obs = Observation {

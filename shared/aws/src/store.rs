@@ -5,6 +5,7 @@
 //! |---|---|
 //! | deployment | `DEP#<id>` / `STATE` (`ver` for optimistic locking, `doc` the JSON record) |
 //! | event log | `DEP#<id>` / `EVT#<seq:08>` (written with `attribute_not_exists`) |
+//! | driver lease | `DEP#<id>` / `DRIVER` (`owner`, `leaseUntil`: the process driving it) |
 //! | target lock | `LOCK#<target>` / `LOCK` (holds the active deployment id) |
 //! | alarm watch | `ALARM#<name>` / `DEP#<id>` (exists while the deployment is active) |
 //! | custom config | `CONFIG#<name>` / `CONFIG` |
@@ -433,6 +434,113 @@ impl Store {
                     Err(Error::aws(SVC, "TransactWriteItems", &e))
                 }
             }
+        }
+    }
+
+    /// Saves only the deployment record (no log lines, no lock or watch changes) if the
+    /// stored version is still `next.ver`: marking notifications sent, also after the
+    /// deployment ended and its target's lock went to another deployment.
+    pub async fn save_state(&self, next: &Deployment) -> Result<Deployment> {
+        let mut saved = next.clone();
+        saved.ver = next.ver + 1;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.state_item(&saved)?))
+            .condition_expression("ver = :expected")
+            .expression_attribute_values(":expected", n(next.ver))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(saved),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::Conflict(saved.id.clone()))
+            }
+            Err(e) => Err(Error::aws(SVC, "PutItem", &e)),
+        }
+    }
+
+    /// Takes (or renews) the lease of the process driving deployment `id` until `until`
+    /// (ms): granted when nobody holds it, `owner` holds it already, or the holder's lease
+    /// ran out before `now`. Otherwise answers the holder and when its lease ends.
+    pub async fn acquire_driver(
+        &self,
+        id: &str,
+        owner: &str,
+        until: u64,
+        now: u64,
+    ) -> Result<Option<(String, u64)>> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(dep_pk(id)))
+            .item("sk", s("DRIVER"))
+            .item("owner", s(owner))
+            .item("leaseUntil", n(until))
+            .condition_expression(
+                "attribute_not_exists(pk) OR #owner = :me OR leaseUntil < :now",
+            )
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Some(self.driver(id).await?.unwrap_or_default()))
+            }
+            Err(e) => Err(Error::aws(SVC, "PutItem", &e)),
+        }
+    }
+
+    /// The process holding deployment `id`'s driver lease and when it ends, if any.
+    pub async fn driver(&self, id: &str) -> Result<Option<(String, u64)>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(dep_pk(id)))
+            .key("sk", s("DRIVER"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SVC, "GetItem", &e))?;
+        Ok(out.item().and_then(|i| {
+            Some((get_s(i, "owner").ok()?.to_string(), get_n(i, "leaseUntil").ok()?))
+        }))
+    }
+
+    /// Gives up `owner`'s driver lease of deployment `id` (nothing if another holds it).
+    pub async fn release_driver(&self, id: &str, owner: &str) -> Result<()> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(dep_pk(id)))
+            .key("sk", s("DRIVER"))
+            .condition_expression("#owner = :me")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(Error::aws(SVC, "DeleteItem", &e)),
         }
     }
 

@@ -1284,6 +1284,14 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
                     ),
                 );
             }
+            HookResponse::NotInvoked(why) => {
+                hook.next_invoke_at =
+                    Some(now + c.d.options.scaled_ms(c.d.options.hook_retry_seconds));
+                c.set_detail(
+                    event,
+                    format!("{} could not be invoked ({why}); trying again", hook.function),
+                );
+            }
             HookResponse::Deferred => {
                 hook.next_invoke_at = None;
                 c.set_detail(event, format!("waiting for {} to report", hook.function));

@@ -886,8 +886,11 @@ pub enum HookResponse {
     InProgress,
     /// Any other answer: the hook will report later through `hook-report`.
     Deferred,
-    /// The function raised an error (or could not be invoked).
+    /// The function raised an error (or does not exist).
     FunctionError(String),
+    /// The invocation could not be made (throttled, or the call failed on the way): the
+    /// hook did not run, and is invoked again after the retry delay.
+    NotInvoked(String),
 }
 
 impl HookResponse {
