@@ -130,13 +130,20 @@ async fn lambda_router_sets_and_reads_absolute_weights() {
     let router = LambdaRouter::new(aws_sdk_lambda::Client::new(&sdk));
     let t = target(&f);
     let first = router.preflight(&t).await.expect("preflight passes");
-    assert!(first.is_some(), "the pre-flight returns the alias's RevisionId");
+    assert!(
+        first.is_some(),
+        "the pre-flight returns the alias's RevisionId"
+    );
     let rev = |r: Routed| match r {
         Routed::Applied(Some(rev)) => rev,
         other => panic!("expected an applied update with a revision, got {other:?}"),
     };
     let second = rev(router.route(&t, 10, first.as_deref()).await.unwrap());
-    assert_ne!(first.as_deref(), Some(second.as_str()), "every update gets a new RevisionId");
+    assert_ne!(
+        first.as_deref(),
+        Some(second.as_str()),
+        "every update gets a new RevisionId"
+    );
     let a = router.read_alias(&t).await.unwrap();
     assert_eq!(a.revision_id.as_deref(), Some(second.as_str()));
     assert_eq!(
@@ -205,7 +212,13 @@ async fn lambda_preflight_names_what_is_wrong() {
     assert_eq!(code, "AliasAlreadySplit");
     assert!(msg.contains("30.0%"), "{msg}");
     assert_eq!(
-        refused(router.check_hook("Hooks[0]", "no-such-hook").await.map(|()| None)).0,
+        refused(
+            router
+                .check_hook("Hooks[0]", "no-such-hook")
+                .await
+                .map(|()| None)
+        )
+        .0,
         "HookFunctionNotFound"
     );
 }

@@ -1,16 +1,15 @@
 //! `cutover deploy`: start, then drive the deployment (`--local`) or follow it through the
 //! deployed control function (`--wait`).
 
+use crate::drive::{Lease, Progress, Signals};
 use crate::remote::{Remote, Role};
-use crate::render::{progress_line, started_line, View};
-use crate::{read_input, remote_status, Mode, Shown};
+use crate::render::{started_line, View};
+use crate::{read_input, remote_status, Mode};
 use crate::{
     DeployArgs, Failure, Output, EXIT_ENDED_BADLY, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED,
 };
-use cutover_aws::service::{now_ms, StartRequest};
+use cutover_aws::service::StartRequest;
 use cutover_aws::{Cutover, Error};
-use cutover_core::model::{DeploymentStatus, Millis, Observation};
-use std::io::Write;
 use std::time::Duration;
 
 pub(crate) async fn deploy(mode: &Mode, args: &DeployArgs) -> Result<u8, Failure> {
@@ -42,61 +41,11 @@ pub(crate) async fn deploy(mode: &Mode, args: &DeployArgs) -> Result<u8, Failure
     }
 }
 
-/// What `deploy` prints while it runs: on stdout for people, on stderr with `--output json`
-/// (stdout then holds only the final JSON summary).
-struct Progress {
-    json: bool,
-    started: Millis,
-    last_key: String,
-    last_print: Millis,
-}
-
-impl Progress {
-    fn new(json: bool) -> Progress {
-        Progress {
-            json,
-            started: now_ms(),
-            last_key: String::new(),
-            last_print: 0,
-        }
-    }
-
-    fn say(&self, line: &str) {
-        if self.json {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-            let _ = std::io::stdout().flush();
-        }
-    }
-
-    /// Prints the progress line when the phase, the traffic or the status changed, and
-    /// every 10 s otherwise.
-    fn show(&mut self, view: &View) {
-        let now = now_ms();
-        let key = format!("{:?}{:?}{:?}", view.phase, view.split, view.status);
-        if key != self.last_key || now.saturating_sub(self.last_print) > 10_000 {
-            self.say(&progress_line(view, self.started, now));
-            self.last_key = key;
-            self.last_print = now;
-        }
-    }
-
-    /// Prints the final summary with `--output json`; the exit code tells how it ended.
-    fn end(&self, (summary, view): &Shown) -> u8 {
-        if self.json {
-            println!("{summary}");
-        }
-        if view.status == DeploymentStatus::Succeeded {
-            EXIT_OK
-        } else {
-            EXIT_ENDED_BADLY
-        }
-    }
-}
-
-/// `--local`: records the deployment and runs its loop in this process, to the end.
-async fn local(app: &Cutover, req: &StartRequest, mut progress: Progress) -> Result<u8, Failure> {
+/// `--local`: records the deployment and runs its loop in this process, to the end, under
+/// a driver lease (see [`crate::drive`]).
+async fn local(app: &Cutover, req: &StartRequest, progress: Progress) -> Result<u8, Failure> {
+    // Listening from the start: a signal during the first tick is handled like any other.
+    let signals = Signals::new();
     app.store.ensure_table().await.map_err(|e| Failure {
         code: EXIT_REFUSED,
         error_code: e.code().to_string(),
@@ -111,54 +60,16 @@ async fn local(app: &Cutover, req: &StartRequest, mut progress: Progress) -> Res
     let dep = app.start(req).await.map_err(refused)?;
     progress.say(&started_line(&View::of(&dep)));
     let id = dep.id.clone();
-    let mut failures = 0u32;
-    let mut interrupted = false;
-    loop {
-        let (dep, wake) = match app.tick(&id, Observation::default()).await {
-            Ok(outcome) => {
-                failures = 0;
-                (outcome.deployment, outcome.wake_after)
-            }
-            Err(e) => {
-                // The deployment is still recorded as running: keep driving it. After
-                // repeated failures, stop it with a rollback rather than abandon it.
-                failures += 1;
-                eprintln!("warning: tick {failures} of {id} failed: {e}");
-                if failures >= 10 {
-                    eprintln!("giving up: stopping {id} and rolling back");
-                    let reason = Some(format!("cutover deploy --local gave up: {e}"));
-                    app.stop(&id, Some(true), reason).await?;
-                    failures = 0;
-                }
-                let backoff = 250u64 << failures.min(5);
-                tokio::time::sleep(Duration::from_millis(backoff)).await;
-                continue;
-            }
-        };
-        let view = View::of(&dep);
-        progress.show(&view);
-        let Some(ms) = wake else {
-            return Ok(progress.end(&(dep.summary(), view)));
-        };
-        let sleep = tokio::time::sleep(Duration::from_millis(ms.clamp(10, 2000)));
-        tokio::select! {
-            _ = sleep => {}
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
-                // Nothing half-applied: this process drives the deployment, so end it.
-                interrupted = true;
-                progress.say(&format!(
-                    "interrupted: stopping {id} and rolling back to {}",
-                    dep.target.current_label()
-                ));
-                let reason = Some("interrupted (Ctrl-C) during cutover deploy --local".to_string());
-                app.stop(&id, Some(true), reason).await?;
-            }
-        }
-    }
+    let owner = crate::drive::owner();
+    let Some(lease) = Lease::take(app, &id, &owner, true, &progress).await? else {
+        let dep = app.store.load(&id).await?;
+        return Ok(progress.end(&(dep.summary(), View::of(&dep))));
+    };
+    crate::drive::run(app, &id, lease, signals, progress).await
 }
 
 /// How often `--wait` reads the status: every 2 s, faster under `--time-scale`.
-fn poll_interval(time_scale: f64) -> Duration {
+pub(crate) fn poll_interval(time_scale: f64) -> Duration {
     let scale = if time_scale.is_finite() && time_scale > 1.0 {
         time_scale
     } else {
@@ -173,7 +84,7 @@ async fn follow(
     remote: &Remote,
     req: &StartRequest,
     args: &DeployArgs,
-    mut progress: Progress,
+    progress: Progress,
 ) -> Result<u8, Failure> {
     remote.check(Role::Start)?;
     if args.wait {
@@ -213,7 +124,18 @@ async fn follow(
         }
         return Ok(EXIT_OK);
     }
-    let poll = poll_interval(args.time_scale);
+    follow_to_end(remote, &id, last, poll_interval(args.time_scale), progress).await
+}
+
+/// Reads the deployment through the control function until it ends, printing progress;
+/// Ctrl-C only stops waiting (exit 130). `last` is the status already read, if any.
+pub(crate) async fn follow_to_end(
+    remote: &Remote,
+    id: &str,
+    mut last: Option<crate::Shown>,
+    poll: Duration,
+    mut progress: Progress,
+) -> Result<u8, Failure> {
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut failures = 0u32;
@@ -226,7 +148,7 @@ async fn follow(
         }
         let next = async {
             tokio::time::sleep(poll).await;
-            remote_status(remote, &id).await
+            remote_status(remote, id).await
         };
         tokio::select! {
             read = next => match read {

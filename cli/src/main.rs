@@ -5,6 +5,7 @@
 //! deployed ([`remote`]); with it, this process works on the table and AWS directly.
 
 mod deploy;
+mod drive;
 mod remote;
 mod render;
 
@@ -62,12 +63,14 @@ cutover --stack cutover deploy --appspec appspec.yaml --config CodeDeployDefault
 export CUTOVER_STACK=cutover\n  \
 cutover status d-ABCDEF123 --output json\n  \
 cutover stop d-ABCDEF123 --rollback\n  \
+cutover stop d-ABCDEF123 --force\n  \
 cutover continue d-ABCDEF123\n  \
 cutover list --active\n\
 Examples, local (this process does the work):\n  \
 cutover deploy --local --appspec appspec.yaml --config Canary10Percent5Minutes --alarm ErrorsHigh --wait\n  \
 cutover deploy --local --group shop/web-prod --appspec appspec-ecs.yaml --wait\n  \
-cutover --local status d-ABCDEF123\n\
+cutover --local status d-ABCDEF123\n  \
+cutover drive d-ABCDEF123 --local --wait\n\
 Examples, on the table (either way):\n  \
 cutover --stack cutover group put --file web-prod.yaml\n  \
 cutover plan --config Linear10PercentEvery1Minute\n  \
@@ -193,19 +196,46 @@ cutover deploy --local --appspec appspec.yaml --config Canary10Percent5Minutes -
     },
     /// Stop a deployment; with --rollback, put everything back as it was (alias on the
     /// current version; ECS listeners on the original target group, original task set
-    /// primary, replacement deleted).
+    /// primary, replacement deleted). With --force, end it now whatever its state.
+    #[command(
+        after_help = "A stop is decided before anything is read, so a deleted alias or a missing permission does not keep a deployment from stopping; the rollback it asks for is then made by the driver.
+
+--force ends any unfinished deployment at once — also one whose rollback cannot complete (the current version was deleted, say) — without reading or touching its target: it releases the target's lock, records status Stopped with error code ABANDONED and a message saying where the target was left as last recorded, and sends the stop notification. Check the target and set it by hand afterwards.
+
+Examples:
+  cutover stop d-ABCDEF123 --rollback
+  cutover stop d-ABCDEF123 --force"
+    )]
     Stop {
         /// Deployment id.
         id: String,
         /// Roll back (the default when the deployment group says `autoRollback.onStop: true`).
-        #[arg(long, conflicts_with = "no_rollback")]
+        #[arg(long, conflicts_with_all = ["no_rollback", "force"])]
         rollback: bool,
         /// Leave traffic where it is, whatever the deployment group says.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "force")]
         no_rollback: bool,
+        /// End the deployment now without touching its target (status Stopped, ABANDONED).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         out: OutputArg,
     },
+    /// Resume an unfinished deployment from its record: in this process with --local (for
+    /// example after the `deploy --local` that drove it was killed), else by starting the
+    /// deployed state machine on it again.
+    #[command(
+        after_help = "A deployment has one driver at a time. Locally, the driving process holds a lease on the deployment, renewed while it lives: a second `drive` exits 2 naming the holder, or with --wait waits until it ends or lets go. A `deploy --local` killed with `kill -9` stops renewing, and `drive --local` takes over within 30 s. In AWS, a deployment whose state machine execution is still running is refused the same way.
+
+SIGINT and SIGTERM (Ctrl-C, a cancelled CI job) stop the deployment with a rollback and drive the rollback to its end; a second signal exits at once, leaving the deployment for `drive`.
+
+Exit codes as for deploy: 0 succeeded, 1 ended otherwise, 2 refused (unknown deployment, being driven), 130 interrupted.
+
+Examples:
+  cutover drive d-ABCDEF123 --local --wait
+  cutover --stack cutover drive d-ABCDEF123 --wait"
+    )]
+    Drive(DriveArgs),
     /// Release an ECS deployment waiting at Ready (readyWait.action: stop), or end its
     /// termination wait now (delete the original task set without waiting).
     Continue {
@@ -305,6 +335,22 @@ terminationWaitMinutes: 5")]
 }
 
 #[derive(Args, Debug)]
+struct DriveArgs {
+    /// Deployment id.
+    id: String,
+    /// Wait for another driver to end or let go instead of refusing; remote: follow the
+    /// deployment to its end.
+    #[arg(long)]
+    wait: bool,
+    /// The time scale the deployment was started with (a check: a deployment keeps its
+    /// own; a different value is refused).
+    #[arg(long)]
+    time_scale: Option<f64>,
+    #[command(flatten)]
+    out: OutputArg,
+}
+
+#[derive(Args, Debug)]
 struct DeployArgs {
     /// AppSpec file (YAML or JSON), as CodeDeploy reads it.
     #[arg(long)]
@@ -391,6 +437,7 @@ fn main() -> ExitCode {
     };
     let output = match &cli.command {
         Command::Deployment(DeploymentCommand::Deploy(a)) => a.out.output,
+        Command::Deployment(DeploymentCommand::Drive(a)) => a.out.output,
         Command::Deployment(
             DeploymentCommand::Status { out, .. }
             | DeploymentCommand::List { out, .. }
@@ -529,17 +576,23 @@ impl Mode {
         }
     }
 
-    async fn stop(&self, id: &str, rollback: Option<bool>) -> Result<Shown, Failure> {
+    async fn stop(&self, id: &str, rollback: Option<bool>, force: bool) -> Result<Shown, Failure> {
         match self {
             Mode::Local(app) => {
-                let reason = Some("stopped by `cutover stop`".to_string());
-                let dep = app.stop(id, rollback, reason).await?.deployment;
+                let dep = if force {
+                    let reason = Some("`cutover stop --force`".to_string());
+                    app.abandon(id, reason).await?.deployment
+                } else {
+                    let reason = Some("stopped by `cutover stop`".to_string());
+                    app.stop(id, rollback, reason).await?.deployment
+                };
                 Ok((dep.summary(), View::of(&dep)))
             }
             Mode::Remote(r) => shown(
                 r.control(&ControlInput::Stop {
                     deployment_id: id.to_string(),
                     rollback,
+                    force,
                 })
                 .await?,
             ),
@@ -650,10 +703,12 @@ async fn run_deployments(mode: &Mode, command: &DeploymentCommand) -> Result<u8,
                 }
             }
         }
+        DeploymentCommand::Drive(args) => return drive::drive(mode, args).await,
         DeploymentCommand::Stop {
             id,
             rollback,
             no_rollback,
+            force,
             out,
         } => {
             let rollback = match (rollback, no_rollback) {
@@ -661,7 +716,7 @@ async fn run_deployments(mode: &Mode, command: &DeploymentCommand) -> Result<u8,
                 (_, true) => Some(false),
                 _ => None,
             };
-            let (summary, view) = mode.stop(id, rollback).await?;
+            let (summary, view) = mode.stop(id, rollback, *force).await?;
             match out.output {
                 Output::Json => println!("{summary}"),
                 Output::Text => println!("{}", stop_line(&view)),

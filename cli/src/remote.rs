@@ -498,11 +498,20 @@ mod tests {
         let stop = serde_json::to_value(ControlInput::Stop {
             deployment_id: "d-ABCDEFGHI".into(),
             rollback: Some(true),
+            force: false,
         })
         .unwrap();
         assert_eq!(
             stop,
-            json!({"action": "stop", "deploymentId": "d-ABCDEFGHI", "rollback": true})
+            json!({"action": "stop", "deploymentId": "d-ABCDEFGHI", "rollback": true, "force": false})
+        );
+        let drive = serde_json::to_value(ControlInput::Drive {
+            deployment_id: "d-ABCDEFGHI".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            drive,
+            json!({"action": "drive", "deploymentId": "d-ABCDEFGHI"})
         );
         let list = serde_json::to_value(ControlInput::List { active: true }).unwrap();
         assert_eq!(list, json!({"action": "list", "active": true}));

@@ -91,6 +91,8 @@ pub(crate) struct View {
     /// The running hook's function, and whether it is waiting for the hook's report
     /// (stored record only).
     pub(crate) hook: Option<(String, bool)>,
+    /// The time scale the deployment runs at (1 unless started for a demo or a test).
+    pub(crate) time_scale: f64,
 }
 
 /// What a deployment moves, as the summary's `target` object gives it.
@@ -200,6 +202,7 @@ impl View {
             error,
             task_sets: serde_json::from_value(v["taskSets"].clone()).unwrap_or_default(),
             hook: None,
+            time_scale: v["timeScale"].as_f64().unwrap_or(1.0),
         })
     }
 
@@ -209,10 +212,10 @@ impl View {
         let mut view = View::from_summary(&dep.summary())
             .expect("a deployment's own summary has its id and status");
         view.schedule = Some((dep.config.describe(), dep.schedule().len()));
-        view.hook = dep
-            .hook
-            .as_ref()
-            .map(|h| (h.function.clone(), h.next_invoke_at.is_none()));
+        view.hook = dep.hook.as_ref().map(|h| {
+            let waiting = h.next_invoke_at.is_none() && h.in_flight_until.is_none();
+            (h.function.clone(), waiting)
+        });
         view
     }
 

@@ -203,6 +203,55 @@ pub async fn start_and_drive(app: &App, req: &StartRequest) -> Result<Deployment
     Ok(dep)
 }
 
+/// Starts the state machine on an unfinished deployment again (`cutover drive`), as a new
+/// execution named `<id>-<ms>`: refused while an execution of it is running, so one
+/// deployment never has two drivers.
+pub async fn redrive(app: &App, id: &str) -> Result<Deployment> {
+    let dep = app.cutover.store.load(id).await?;
+    if dep.is_done() {
+        return Ok(dep);
+    }
+    let Some((sfn, arn)) = &app.driver else {
+        return Err(Error::refused(
+            "NoDriver",
+            "this function has no state machine to drive deployments (CUTOVER_STATE_MACHINE_ARN); drive it with `cutover drive ID --local`",
+        ));
+    };
+    let mut pages = sfn
+        .list_executions()
+        .state_machine_arn(arn)
+        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws("StepFunctions", "ListExecutions", &e))?;
+        let prefix = format!("{id}-");
+        if let Some(running) = page
+            .executions()
+            .iter()
+            .find(|e| e.name() == id || e.name().starts_with(&prefix))
+        {
+            return Err(Error::refused(
+                "DeploymentBeingDriven",
+                format!(
+                    "deployment {id} is being driven by execution {} of the state machine; follow it with `cutover status {id}`",
+                    running.name()
+                ),
+            ));
+        }
+    }
+    let name = format!("{id}-{}", crate::service::now_ms());
+    sfn.start_execution()
+        .state_machine_arn(arn)
+        .name(&name)
+        .input(json!({"deploymentId": id}).to_string())
+        .send()
+        .await
+        .map_err(|e| Error::aws("StepFunctions", "StartExecution", &e))?;
+    tracing::info!(deployment = %id, execution = %name, "driver started again");
+    Ok(dep)
+}
+
 /// `advance`: one tick of the Step Functions loop.
 pub async fn advance(app: &App, event: Value) -> Result<AdvanceOutput> {
     let input: AdvanceInput = parse(event, "advance")?;
@@ -280,6 +329,17 @@ pub enum ControlInput {
         /// `autoRollback.onStop` decides.
         #[serde(default)]
         rollback: Option<bool>,
+        /// End the deployment now without touching its target (status Stopped, error code
+        /// ABANDONED), whatever its state.
+        #[serde(default)]
+        force: bool,
+    },
+    /// Resume an unfinished deployment: start the state machine on it again, unless an
+    /// execution of it is still running.
+    #[serde(rename_all = "camelCase")]
+    Drive {
+        /// The deployment.
+        deployment_id: String,
     },
     /// Release a deployment waiting at Ready, or end its termination wait early.
     #[serde(rename_all = "camelCase")]
@@ -307,7 +367,27 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
     match parse::<ControlInput>(event, "control")? {
         ControlInput::Stop {
             deployment_id,
+            force: true,
+            ..
+        } => {
+            check_id(&deployment_id)?;
+            let o = app
+                .cutover
+                .abandon(
+                    &deployment_id,
+                    Some("`stop --force` through the control function".into()),
+                )
+                .await?;
+            Ok(o.deployment.summary())
+        }
+        ControlInput::Drive { deployment_id } => {
+            check_id(&deployment_id)?;
+            Ok(redrive(app, &deployment_id).await?.summary())
+        }
+        ControlInput::Stop {
+            deployment_id,
             rollback,
+            force: false,
         } => {
             check_id(&deployment_id)?;
             let o = app

@@ -501,7 +501,9 @@ mod tests {
     async fn an_update_reads_nothing_first() {
         let get = mock!(aws_sdk_lambda::Client::get_alias).then_output(|| alias_on("5", "rev-1"));
         let update = mock!(aws_sdk_lambda::Client::update_alias)
-            .match_requests(|r| r.function_version() == Some("1") && r.revision_id() == Some("rev-1"))
+            .match_requests(|r| {
+                r.function_version() == Some("1") && r.revision_id() == Some("rev-1")
+            })
             .then_output(|| UpdateAliasOutput::builder().revision_id("rev-2").build());
         let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &update]);
         LambdaRouter::new(client)

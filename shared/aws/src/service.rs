@@ -482,7 +482,12 @@ impl Cutover {
 
     /// Reads what the engine needs. An operator's stop decides before anything is read:
     /// a deleted alias or a missing permission cannot keep a deployment from stopping.
-    async fn observe(&self, dep: &Deployment, now: u64, extra: &Observation) -> Result<Observation> {
+    async fn observe(
+        &self,
+        dep: &Deployment,
+        now: u64,
+        extra: &Observation,
+    ) -> Result<Observation> {
         let mut obs = extra.clone();
         if obs.stop.is_some() {
             return Ok(obs);
@@ -605,7 +610,9 @@ impl Cutover {
             return Ok(Once::Finished(dep));
         }
         let input = extra.cloned().unwrap_or_default();
-        let obs = self.observe(&dep, dep.decided_at.max(now_ms()), &input).await?;
+        let obs = self
+            .observe(&dep, dep.decided_at.max(now_ms()), &input)
+            .await?;
         // After observing, which can take long: a wait is never counted from before it.
         let now = now_ms();
         let mut decision = engine::decide(&dep, &obs, now);
@@ -751,7 +758,10 @@ impl Cutover {
             let Some(decision) = engine::abandon(&dep, reason.as_deref(), now_ms()) else {
                 return Err(Error::refused(
                     "DeploymentAlreadyCompleted",
-                    format!("deployment {id} already ended ({}); nothing to stop", dep.status),
+                    format!(
+                        "deployment {id} already ended ({}); nothing to stop",
+                        dep.status
+                    ),
                 ));
             };
             let mut next = decision.next;

@@ -482,9 +482,7 @@ impl Store {
             .item("sk", s("DRIVER"))
             .item("owner", s(owner))
             .item("leaseUntil", n(until))
-            .condition_expression(
-                "attribute_not_exists(pk) OR #owner = :me OR leaseUntil < :now",
-            )
+            .condition_expression("attribute_not_exists(pk) OR #owner = :me OR leaseUntil < :now")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":me", s(owner))
             .expression_attribute_values(":now", n(now))
@@ -515,7 +513,10 @@ impl Store {
             .await
             .map_err(|e| Error::aws(SVC, "GetItem", &e))?;
         Ok(out.item().and_then(|i| {
-            Some((get_s(i, "owner").ok()?.to_string(), get_n(i, "leaseUntil").ok()?))
+            Some((
+                get_s(i, "owner").ok()?.to_string(),
+                get_n(i, "leaseUntil").ok()?,
+            ))
         }))
     }
 

@@ -1289,7 +1289,10 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
                     Some(now + c.d.options.scaled_ms(c.d.options.hook_retry_seconds));
                 c.set_detail(
                     event,
-                    format!("{} could not be invoked ({why}); trying again", hook.function),
+                    format!(
+                        "{} could not be invoked ({why}); trying again",
+                        hook.function
+                    ),
                 );
             }
             HookResponse::Deferred => {

@@ -773,6 +773,7 @@ impl Deployment {
             "taskSets": self.task_sets,
             "createdAt": self.created_at,
             "endedAt": self.ended_at,
+            "timeScale": self.options.time_scale,
         })
     }
 }
