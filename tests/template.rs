@@ -217,11 +217,17 @@ fn tick_and_start_permissions_cover_their_calls_and_no_more() {
     let start = set(START);
     let pipeline: BTreeSet<String> = start.union(&set(PIPELINE_EXTRAS)).cloned().collect();
     let extras = set(TABLE_EXTRAS);
+    // `drive` lists the driver's executions and starts a new one.
+    let control: BTreeSet<String> = tick
+        .union(&set(&["states:ListExecutions", "states:StartExecution"]))
+        .cloned()
+        .collect();
     for (name, f) in functions(&t) {
         let bin = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
         let needed = match bin {
             "start" => &start,
             "pipeline" => &pipeline,
+            "control" => &control,
             _ => &tick,
         };
         let got = granted(&t, f);
