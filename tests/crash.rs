@@ -114,9 +114,7 @@ impl Intercept for Fault {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let answered = ctx
-            .response()
-            .is_some_and(|r| r.status().is_success());
+        let answered = ctx.response().is_some_and(|r| r.status().is_success());
         let mut s = self.0.lock().unwrap();
         if let (true, Some(h)) = (answered, cfg.load::<HookExecution>()) {
             s.invoked.push(h.0.clone());
@@ -143,6 +141,9 @@ impl Fault {
     fn arm(&self) {
         self.0.lock().unwrap().armed = true;
     }
+    fn disarm(&self) {
+        self.0.lock().unwrap().armed = false;
+    }
     fn calls(&self) -> u32 {
         self.0.lock().unwrap().calls
     }
@@ -158,14 +159,13 @@ impl Fault {
 fn quiet_injected_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let injected = info
                 .payload()
                 .downcast_ref::<String>()
                 .is_some_and(|m| m.starts_with(INJECTED));
             if !injected {
-                default(info);
+                eprintln!("{info}");
             }
         }));
     });
@@ -190,10 +190,7 @@ async fn faulty(fault: &Fault, table: &str, topic: &str) -> Cutover {
         store: cutover_aws::store::Store::new(client!(aws_sdk_dynamodb), table),
         lambda: cutover_aws::lambda::LambdaRouter::new(client!(aws_sdk_lambda)),
         alarms: cutover_aws::alarms::Alarms::new(client!(aws_sdk_cloudwatch)),
-        notifier: cutover_aws::notify::Notifier::new(
-            client!(aws_sdk_sns),
-            Some(topic.to_string()),
-        ),
+        notifier: cutover_aws::notify::Notifier::new(client!(aws_sdk_sns), Some(topic.to_string())),
         region: REGION.into(),
         defaults: Default::default(),
     }
@@ -372,15 +369,12 @@ async fn run(s: &Scenario, crash: Option<(u32, When)>) -> (u32, Final) {
             let (a, i, e) = (app.clone(), id.clone(), exec.clone());
             match crashable(async move { a.hook_report(&i, &e, "Succeeded").await }).await {
                 Some(Ok(_)) => reported.push(exec),
-                Some(Err(err)) if err.to_string().contains("LifecycleEvent") => {
-                    reported.push(exec)
-                }
+                Some(Err(err)) if err.to_string().contains("LifecycleEvent") => reported.push(exec),
                 Some(Err(_)) | None => {}
             }
         }
         let (a, i) = (app.clone(), id.clone());
-        let wake = match crashable(async move { a.tick(&i, Observation::default()).await }).await
-        {
+        let wake = match crashable(async move { a.tick(&i, Observation::default()).await }).await {
             Some(Ok(outcome)) => {
                 if let Some((alarm, at)) = &s.alarm_at {
                     if !alarmed && outcome.deployment.traffic >= *at {
@@ -401,6 +395,7 @@ async fn run(s: &Scenario, crash: Option<(u32, When)>) -> (u32, Final) {
         };
         tokio::time::sleep(Duration::from_millis(wake.clamp(1, 200))).await;
     }
+    fault.disarm();
     let end = end.unwrap_or_else(|| panic!("{} {crash:?}: never ended", s.name));
     // Sent notifications are at least once: give the outbox its last tick, then read.
     let log = app.store.log(&id).await.expect("log");
@@ -449,12 +444,7 @@ async fn run(s: &Scenario, crash: Option<(u32, When)>) -> (u32, Final) {
     )
 }
 
-async fn scenario(
-    name: &'static str,
-    config: &str,
-    hooks: bool,
-    alarm_at: Option<u8>,
-) -> Scenario {
+async fn scenario(name: &'static str, config: &str, hooks: bool, alarm_at: Option<u8>) -> Scenario {
     let function = unique("crash");
     seed_function(&function, 2);
     let (before, after) = if hooks {
@@ -501,10 +491,23 @@ async fn scenario(
 }
 
 /// The clean run, then a crash at every call before and after: every run converges.
-async fn crash_at_every_call(s: Scenario, expect: DeploymentStatus) {
+async fn crash_at_every_call(s: Scenario, expect: DeploymentStatus, hooks: usize) {
     quiet_injected_panics();
     let (n, clean) = run(&s, None).await;
     assert_eq!(clean.status, expect, "{}: the clean run", s.name);
+    assert_eq!(
+        clean.hooks.len(),
+        hooks,
+        "{}: clean hooks {:?}",
+        s.name,
+        clean.hooks
+    );
+    assert!(
+        clean.notifications.contains(&"DeploymentStart".to_string()),
+        "{}: clean notifications {:?}",
+        s.name,
+        clean.notifications
+    );
     assert!(
         clean.hooks.values().all(|c| *c == 1),
         "{}: clean hooks {:?}",
@@ -546,7 +549,7 @@ async fn lambda_canary_with_both_hooks_survives_a_crash_at_every_call() {
         None,
     )
     .await;
-    crash_at_every_call(s, DeploymentStatus::Succeeded).await;
+    crash_at_every_call(s, DeploymentStatus::Succeeded, 2).await;
 }
 
 #[tokio::test]
@@ -558,5 +561,5 @@ async fn lambda_linear_rolled_back_by_an_alarm_survives_a_crash_at_every_call() 
         Some(20),
     )
     .await;
-    crash_at_every_call(s, DeploymentStatus::Failed).await;
+    crash_at_every_call(s, DeploymentStatus::Failed, 0).await;
 }
