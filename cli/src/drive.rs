@@ -33,14 +33,21 @@ const RENEW_MS: u64 = 10_000;
 pub(crate) struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
 }
 
 impl Signals {
     pub(crate) fn new() -> Signals {
+        #[cfg(unix)]
+        use tokio::signal::unix::{signal, SignalKind};
         Signals {
+            // Both are held for the whole run: a signal arriving between two waits is kept
+            // for the next one, not lost (nor left to kill the process).
             #[cfg(unix)]
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler"),
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            #[cfg(unix)]
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
         }
     }
 
@@ -49,7 +56,7 @@ impl Signals {
         #[cfg(unix)]
         {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => "interrupted (Ctrl-C)",
+                _ = self.int.recv() => "interrupted (Ctrl-C)",
                 _ = self.term.recv() => "terminated (SIGTERM)",
             }
         }
@@ -135,6 +142,7 @@ pub(crate) struct Lease {
     id: String,
     owner: String,
     lost: Arc<AtomicBool>,
+    stop: tokio::sync::watch::Sender<bool>,
     renewer: tokio::task::JoinHandle<()>,
 }
 
@@ -183,12 +191,16 @@ impl Lease {
             }
         }
         let lost = Arc::new(AtomicBool::new(false));
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let renewer = {
             let (app, id, owner, lost) =
                 (app.clone(), id.to_string(), owner.to_string(), lost.clone());
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(Duration::from_millis(RENEW_MS)).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(RENEW_MS)) => {}
+                        _ = stopped.changed() => return,
+                    }
                     let now = now_ms();
                     match app
                         .store
@@ -213,6 +225,7 @@ impl Lease {
             id: id.to_string(),
             owner: owner.to_string(),
             lost,
+            stop,
             renewer,
         }))
     }
@@ -221,9 +234,11 @@ impl Lease {
         self.lost.load(Ordering::SeqCst)
     }
 
-    /// Stops renewing and gives the lease up.
+    /// Stops renewing (waiting for a renewal under way, so it cannot take the lease again
+    /// after the release) and gives the lease up.
     pub(crate) async fn release(self) {
-        self.renewer.abort();
+        let _ = self.stop.send(true);
+        let _ = self.renewer.await;
         if let Err(e) = self.app.store.release_driver(&self.id, &self.owner).await {
             eprintln!(
                 "warning: the driver lease of {} was not released ({e}); it runs out within {} s",
@@ -281,8 +296,16 @@ pub(crate) async fn run(
                 if failures >= 10 {
                     eprintln!("giving up: stopping {id} and rolling back");
                     let reason = Some(format!("cutover --local gave up: {e}"));
-                    if let Err(e) = app.stop(id, Some(true), reason).await {
-                        eprintln!("warning: the stop was refused: {e}");
+                    if let Err(stop) = app.stop(id, Some(true), reason).await {
+                        // Stopped already, and its rollback keeps failing: say so and let
+                        // go, rather than hold the target for ever.
+                        break Err(Failure {
+                            code: EXIT_ENDED_BADLY,
+                            error_code: e.code().to_string(),
+                            message: format!(
+                                "{id} cannot be driven on ({e}; {stop}); end it with `cutover stop {id} --force`, then check its target by hand"
+                            ),
+                        });
                     }
                     failures = 0;
                 }

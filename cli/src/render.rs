@@ -636,7 +636,10 @@ mod tests {
         assert!(status_text(&view)
             .ends_with("  error    ALARM_ACTIVE: alarm ErrorsHigh went into ALARM\n"));
         dep.rolled_back = false;
-        dep.phase = Phase::RollingBack { attempts: 0 };
+        dep.phase = Phase::RollingBack {
+            attempts: 0,
+            landing: None,
+        };
         assert_eq!(
             stop_line(&View::of(&dep)),
             "d-LAMBDA001: Failed, rolling back"

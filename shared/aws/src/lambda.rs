@@ -336,6 +336,12 @@ impl LambdaRouter {
 
     /// Invokes a hook synchronously and reads its verdict. A function error is a failure;
     /// an answer that is not a verdict means the hook will report later.
+    ///
+    /// The SDK does not retry this call: a retried Invoke can start the function a second
+    /// time while the first still runs. A refusal that comes before the function runs
+    /// (throttling) is [`HookResponse::NotInvoked`]; a failure that leaves it unknown
+    /// whether it ran (a timeout, a dropped connection, a 5xx) is [`HookResponse::Unknown`],
+    /// and the claim stands until it lapses.
     pub async fn invoke_hook(
         &self,
         function: &str,
@@ -348,6 +354,11 @@ impl LambdaRouter {
             .function_name(function)
             .invocation_type(InvocationType::RequestResponse)
             .payload(Blob::new(body))
+            .customize()
+            .config_override(
+                aws_sdk_lambda::config::Builder::default()
+                    .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await;
         let out = match out {
@@ -357,10 +368,18 @@ impl LambdaRouter {
                     "function {function} does not exist"
                 )))
             }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_too_many_requests_exception()) =>
+            {
+                return Ok(HookResponse::NotInvoked(format!(
+                    "{function} was throttled"
+                )));
+            }
             Err(e) => {
                 let err = Error::aws(SVC, "Invoke", &e);
                 if err.is_retryable() {
-                    return Err(err);
+                    return Ok(HookResponse::Unknown(err.to_string()));
                 }
                 return Ok(HookResponse::FunctionError(err.to_string()));
             }

@@ -24,6 +24,8 @@ use cutover_core::model::{
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// How long a notification is re-sent before it is given up.
+pub const OUTBOX_GIVE_UP_MS: u64 = 3_600_000;
 /// Most decisions one tick makes before handing back to the driver.
 pub const MAX_DECISIONS_PER_TICK: u32 = 32;
 /// Largest AppSpec accepted, in bytes.
@@ -171,9 +173,11 @@ enum Once {
     Finished(Deployment),
     /// Another tick saved first.
     Lost,
-    /// Saved (or nothing to save), with the engine's wake-up and the answer of a hook
-    /// the decision invoked.
-    Saved(Deployment, Option<u64>, Option<HookAnswer>),
+    /// Saved (or nothing to save), with the engine's wake-up, the answer of a hook the
+    /// decision invoked, and the first error of its effects (the decision stands).
+    Saved(Deployment, Option<u64>, Option<HookAnswer>, Option<Error>),
+    /// The decision would invoke a hook, which only a driver's tick does: not saved.
+    LeftToDriver(Deployment),
 }
 
 /// What a tick leaves behind.
@@ -525,16 +529,36 @@ impl Cutover {
     /// logged and the saved state returned, so a caller never repeats a stop or a hook
     /// report that already took effect.
     pub async fn tick(&self, id: &str, extra: Observation) -> Result<TickOutcome> {
+        self.tick_as(id, extra, true).await
+    }
+
+    /// A tick made for an input (a stop, a `continue`, a hook's report, an alarm event):
+    /// it decides as far as it can but invokes no hook — the driver does, at its next wake,
+    /// so a hook's report never waits for the next hook to run.
+    pub async fn tick_for_input(&self, id: &str, extra: Observation) -> Result<TickOutcome> {
+        self.tick_as(id, extra, false).await
+    }
+
+    async fn tick_as(&self, id: &str, extra: Observation, drives: bool) -> Result<TickOutcome> {
         let mut carry = (extra != Observation::default()).then_some(extra);
         let mut conflicts = 0;
         let mut decisions = 0;
         let mut input_saved: Option<Deployment> = None;
         loop {
-            match self.decide_once(id, carry.as_ref()).await {
+            match self.decide_once(id, carry.as_ref(), drives).await {
                 Ok(Once::Finished(deployment)) => {
+                    // A deployment that ended with notifications still unsent is ticked
+                    // again until they are.
+                    let wake_after = (!deployment.outbox.is_empty()).then_some(1000);
                     return Ok(TickOutcome {
                         deployment,
-                        wake_after: None,
+                        wake_after,
+                    });
+                }
+                Ok(Once::LeftToDriver(deployment)) => {
+                    return Ok(TickOutcome {
+                        deployment,
+                        wake_after: Some(0),
                     })
                 }
                 Ok(Once::Lost) => {
@@ -555,10 +579,21 @@ impl Cutover {
                         wake_after,
                     });
                 }
-                Ok(Once::Saved(saved, wake_after, answer)) => {
+                Ok(Once::Saved(saved, wake_after, answer, error)) => {
                     decisions += 1;
                     if carry.take().is_some() {
                         input_saved = Some(saved.clone());
+                    }
+                    if let Some(e) = error {
+                        // The decision stands; its effect is tried again by the next tick.
+                        if input_saved.is_none() {
+                            return Err(e);
+                        }
+                        tracing::warn!(deployment = %id, error = %e, "an effect failed after the input was saved; the next tick goes on");
+                        return Ok(TickOutcome {
+                            wake_after: if saved.is_done() { None } else { Some(1000) },
+                            deployment: saved,
+                        });
                     }
                     if let Some(answer) = answer {
                         conflicts = 0;
@@ -601,7 +636,12 @@ impl Cutover {
     /// One decision: load (sending what an earlier tick left in the outbox), observe, read
     /// the clock, decide, save (the decision's notifications into the outbox), then make
     /// the effects and send the outbox.
-    async fn decide_once(&self, id: &str, extra: Option<&Observation>) -> Result<Once> {
+    async fn decide_once(
+        &self,
+        id: &str,
+        extra: Option<&Observation>,
+        drives: bool,
+    ) -> Result<Once> {
         let mut dep = self.store.load(id).await?;
         if !dep.outbox.is_empty() {
             dep = self.flush_outbox(dep).await;
@@ -619,7 +659,14 @@ impl Cutover {
         let unchanged =
             decision.next == dep && decision.actions.is_empty() && decision.log.is_empty();
         if unchanged {
-            return Ok(Once::Saved(dep, decision.wake_after, None));
+            return Ok(Once::Saved(dep, decision.wake_after, None, None));
+        }
+        let invokes = decision
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::InvokeHook { .. }));
+        if invokes && !drives {
+            return Ok(Once::LeftToDriver(dep));
         }
         for action in &decision.actions {
             if let Action::Notify(kind) = action {
@@ -648,6 +695,11 @@ impl Cutover {
                 Action::Notify(_) => {}
                 Action::InvokeHook { invocation } => {
                     answer = Some(HookAnswer {
+                        execution_id: saved
+                            .hook
+                            .as_ref()
+                            .map(|h| h.execution_id.clone())
+                            .unwrap_or_default(),
                         invocation: *invocation,
                         response: self.invoke_claimed_hook(&saved).await,
                     });
@@ -661,10 +713,7 @@ impl Cutover {
             }
         }
         let saved = self.flush_outbox(saved).await;
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(Once::Saved(saved, decision.wake_after, answer)),
-        }
+        Ok(Once::Saved(saved, decision.wake_after, answer, first_error))
     }
 
     /// Invokes the hook a saved decision claimed. An invocation that could not be made
@@ -691,6 +740,13 @@ impl Cutover {
         for note in &dep.outbox {
             match self.notifier.publish(note, &dep, &self.region).await {
                 Ok(()) => sent += 1,
+                // A destination that refuses for good (deleted, access denied) must not hold
+                // back every later notification; one that is still failing after an hour
+                // is given up too.
+                Err(e) if !e.is_retryable() || note.at + OUTBOX_GIVE_UP_MS < now_ms() => {
+                    tracing::error!(deployment = %dep.id, notification = %note.id, error = %e, "notification given up");
+                    sent += 1;
+                }
                 Err(e) => {
                     tracing::warn!(deployment = %dep.id, notification = %note.id, error = %e, "notification not sent; a later tick sends it again");
                     break;
@@ -832,7 +888,7 @@ impl Cutover {
             proceed: true,
             ..Default::default()
         };
-        self.tick(id, obs).await
+        self.tick_for_input(id, obs).await
     }
 
     /// Stops a deployment, rolling back when asked (when `rollback` is `None`, as the
@@ -860,7 +916,7 @@ impl Cutover {
             stop: Some(StopRequest { rollback, reason }),
             ..Default::default()
         };
-        self.tick(id, obs).await
+        self.tick_for_input(id, obs).await
     }
 
     /// Accepts a hook's verdict reported later (CodeDeploy's
@@ -906,7 +962,7 @@ impl Cutover {
             }),
             ..Default::default()
         };
-        self.tick(id, obs).await
+        self.tick_for_input(id, obs).await
     }
 
     /// Ticks, at once, every active deployment that watches `alarm`.
@@ -916,7 +972,10 @@ impl Cutover {
         let mut set = tokio::task::JoinSet::new();
         for id in ids {
             let app = self.clone();
-            set.spawn(async move { (id.clone(), app.tick(&id, Observation::default()).await) });
+            set.spawn(async move {
+                let r = app.tick_for_input(&id, Observation::default()).await;
+                (id.clone(), r)
+            });
         }
         let mut results = Vec::new();
         while let Some(joined) = set.join_next().await {

@@ -416,17 +416,31 @@ impl Store {
             items.extend(self.watch_items(&saved, false)?);
         }
         items.extend(self.log_puts(&saved, first_seq, log, at)?);
+        // The token makes the SDK's own retry of a transaction that landed (its answer
+        // lost) succeed instead of failing the version condition; it is new for every save
+        // attempt, so another tick's save of the same version is still refused.
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let token: String = format!("{}-{expected}-{nonce}", saved.id)
+            .chars()
+            .take(36)
+            .collect();
         let res = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .client_request_token(token)
             .send()
             .await;
         match res {
             Ok(_) => Ok(saved),
             Err(e) => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
                 let cancelled = e.as_service_error().is_some_and(|se| {
-                    matches!(se, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_))
+                    matches!(
+                        se,
+                        E::TransactionCanceledException(_)
+                            | E::IdempotentParameterMismatchException(_)
+                    )
                 });
                 if cancelled {
                     Err(Error::Conflict(saved.id.clone()))

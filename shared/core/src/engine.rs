@@ -391,7 +391,9 @@ impl Ctx {
                         Some(function) => {
                             self.set_event(hook_event, EventStatus::InProgress, None);
                             let execution_id = execution_id(&self.d, hook_event);
-                            let mut hook = HookExecution {
+                            // Claimed by the next decision (a driver's: ticks made for a
+                            // report, a stop or an alarm never invoke hooks themselves).
+                            self.d.hook = Some(HookExecution {
                                 event: hook_event,
                                 function,
                                 execution_id,
@@ -399,9 +401,7 @@ impl Ctx {
                                 next_invoke_at: Some(self.now),
                                 invocations: 0,
                                 in_flight_until: None,
-                            };
-                            self.claim_hook(&mut hook);
-                            self.d.hook = Some(hook);
+                            });
                             self.d.phase = Phase::Hook { event: hook_event };
                             return;
                         }
@@ -452,8 +452,13 @@ impl Ctx {
             );
             return self.rollback_lost(&why);
         }
+        let landing = match self.d.phase {
+            Phase::RollingBack { landing, .. } => landing,
+            _ => None,
+        };
         self.d.phase = Phase::RollingBack {
             attempts: attempts.saturating_add(1),
+            landing,
         };
         self.actions.extend(actions);
     }
@@ -526,12 +531,24 @@ impl Ctx {
             // Lambda: the alias update is fenced by the revision last seen, so it goes out
             // at once. ECS: the listeners and task sets are read first (the next decision),
             // so traffic only goes back to an original task set that is still there.
+            let landing = match self.d.phase {
+                Phase::Shifting { step, .. } => Some(self.d.schedule()[step].weight),
+                _ => None,
+            };
             match &self.d.target {
                 Target::Lambda(_) => {
-                    self.d.phase = Phase::RollingBack { attempts: 1 };
+                    self.d.phase = Phase::RollingBack {
+                        attempts: 1,
+                        landing,
+                    };
                     self.actions.push(Action::Route { weight: 0 });
                 }
-                Target::Ecs(_) => self.d.phase = Phase::RollingBack { attempts: 0 },
+                Target::Ecs(_) => {
+                    self.d.phase = Phase::RollingBack {
+                        attempts: 0,
+                        landing,
+                    }
+                }
             }
             self.log.push(format!(
                 "rolling back: all traffic to {}",
@@ -992,7 +1009,7 @@ fn step(c: &mut Ctx, obs: &Observation) {
             terminating_step(c, obs, until, continued || obs.proceed)
         }
         Phase::Cleaning { attempts } => cleaning_step(c, obs, attempts),
-        Phase::RollingBack { attempts } => rolling_back_step(c, obs, attempts),
+        Phase::RollingBack { attempts, landing } => rolling_back_step(c, obs, attempts, landing),
     }
 }
 
@@ -1133,9 +1150,26 @@ fn cleaning_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
     }
 }
 
-fn rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
+fn rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32, landing: Option<u8>) {
     if c.d.target.ecs().is_some() {
         return ecs_rolling_back_step(c, obs, attempts);
+    }
+    // Another split than Cutover's own (the confirmed weight, or the shift that may still
+    // land) is a person's change during the rollback: leave it, and say so.
+    if let (Target::Lambda(t), Some(alias)) = (&c.d.target, &obs.alias) {
+        let shows = |w: u8| alias_matches(t, alias, w) == Some(true);
+        let ours = shows(0) || shows(c.d.traffic) || landing.is_some_and(shows);
+        if !ours && alias_matches(t, alias, 0).is_some() {
+            let why = format!(
+                "alias {} was changed outside this deployment during the rollback (found {}); Cutover left it as it is",
+                t.alias,
+                describe_alias(alias)
+            );
+            if let Some(e) = c.d.error.as_mut() {
+                e.code = ErrorCode::AliasModified;
+            }
+            return c.rollback_lost(&why);
+        }
     }
     match traffic_seen(&c.d, obs, 0, false) {
         Seen::Unread => {}
@@ -1251,14 +1285,16 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
         } else {
             Err(format!("hook {} reported Failed", hook.function))
         });
-    } else if let Some(answer) = obs
-        .hook_response
-        .as_ref()
-        .filter(|a| a.invocation == hook.invocations && hook.in_flight_until.is_some())
-    {
-        // The answer of the claimed invocation (a stale one, of an earlier invocation, is
-        // dropped).
-        hook.in_flight_until = None;
+    } else if let Some(answer) = obs.hook_response.as_ref().filter(|a| {
+        a.execution_id == hook.execution_id
+            && a.invocation == hook.invocations
+            && hook.in_flight_until.is_some()
+    }) {
+        // The answer of the claimed invocation (a stale one, of an earlier invocation or of
+        // another event, is dropped).
+        if !matches!(answer.response, HookResponse::Unknown(_)) {
+            hook.in_flight_until = None;
+        }
         match &answer.response {
             HookResponse::Succeeded => verdict = Some(Ok("hook returned Succeeded".into())),
             HookResponse::Failed(reason) => {
@@ -1281,6 +1317,15 @@ fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
                     format!(
                         "hook answered InProgress ({} invocations)",
                         hook.invocations
+                    ),
+                );
+            }
+            HookResponse::Unknown(why) => {
+                c.set_detail(
+                    event,
+                    format!(
+                        "the answer of {} was lost ({why}); waiting for its report before invoking it again",
+                        hook.function
                     ),
                 );
             }
@@ -1358,7 +1403,9 @@ fn wake_after(dep: &Deployment, now: Millis) -> Option<Millis> {
         Phase::Shifting { attempts, .. } | Phase::TestRouting { attempts } => {
             Some(if *attempts <= 1 { 0 } else { CONFIRM_RETRY_MS })
         }
-        Phase::RollingBack { attempts } | Phase::Cleaning { attempts } => Some(backoff(*attempts)),
+        Phase::RollingBack { attempts, .. } | Phase::Cleaning { attempts } => {
+            Some(backoff(*attempts))
+        }
         Phase::Baking { until, .. } => Some(capped(until.saturating_sub(now))),
         Phase::Installing { since, .. } => {
             let deadline = since + dep.options.scaled_ms(dep.options.install_timeout_seconds);

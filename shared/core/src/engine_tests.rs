@@ -110,7 +110,13 @@ fn hooks_run_in_lifecycle_order_with_the_documented_payload() {
         ],
         DeploymentOptions::default(),
     );
-    let first = decide(&dep, &Observation::default(), T0);
+    let entered = decide(&dep, &Observation::default(), T0);
+    assert_eq!(
+        entered.wake_after,
+        Some(0),
+        "the claim is the next decision"
+    );
+    let first = decide(&entered.next, &Observation::default(), T0);
     assert!(
         first
             .actions
@@ -242,11 +248,13 @@ fn a_report_with_another_execution_id_is_ignored() {
         &[LifecycleEvent::BeforeAllowTraffic],
         DeploymentOptions::default(),
     );
-    let started = decide(&dep, &Observation::default(), T0).next;
+    let entered = decide(&dep, &Observation::default(), T0).next;
+    let started = decide(&entered, &Observation::default(), T0).next;
     let waiting = decide(
         &started,
         &Observation {
             hook_response: Some(HookAnswer {
+                execution_id: "d-TEST00001-BeforeAllowTraffic".into(),
                 invocation: 1,
                 response: HookResponse::Deferred,
             }),
@@ -701,7 +709,10 @@ fn a_rollback_is_retried_until_the_alias_shows_it() {
     for i in 0..20 {
         assert_eq!(
             d.next.phase,
-            Phase::RollingBack { attempts: i + 1 },
+            Phase::RollingBack {
+                attempts: i + 1,
+                landing: None,
+            },
             "still rolling back"
         );
         d = decide(&d.next, &split, T0 + 3 + u64::from(i));
@@ -736,11 +747,13 @@ fn an_overdue_hook_is_not_invoked_again() {
         &[LifecycleEvent::BeforeAllowTraffic],
         options,
     );
-    let started = decide(&dep, &Observation::default(), T0).next;
+    let entered = decide(&dep, &Observation::default(), T0).next;
+    let started = decide(&entered, &Observation::default(), T0).next;
     let asked = decide(
         &started,
         &Observation {
             hook_response: Some(HookAnswer {
+                execution_id: "d-TEST00001-BeforeAllowTraffic".into(),
                 invocation: 1,
                 response: HookResponse::InProgress,
             }),

@@ -187,7 +187,15 @@ fn a_claimed_hook_is_invoked_once_however_many_ticks_run_meanwhile() {
         &[LifecycleEvent::BeforeAllowTraffic],
         Default::default(),
     );
-    let claimed = decide(&dep, &Observation::default(), T0);
+    let entered = decide(&dep, &Observation::default(), T0);
+    assert!(
+        !entered
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::InvokeHook { .. })),
+        "entering the event claims nothing: the next decision (a driver's) does"
+    );
+    let claimed = decide(&entered.next, &Observation::default(), T0);
     assert!(claimed
         .actions
         .contains(&Action::InvokeHook { invocation: 1 }));
@@ -209,6 +217,7 @@ fn a_claimed_hook_is_invoked_once_however_many_ticks_run_meanwhile() {
         &claimed.next,
         &Observation {
             hook_response: Some(HookAnswer {
+                execution_id: "d-TEST00001-BeforeAllowTraffic".into(),
                 invocation: 0,
                 response: HookResponse::Succeeded,
             }),
@@ -221,6 +230,7 @@ fn a_claimed_hook_is_invoked_once_however_many_ticks_run_meanwhile() {
         &claimed.next,
         &Observation {
             hook_response: Some(HookAnswer {
+                execution_id: "d-TEST00001-BeforeAllowTraffic".into(),
                 invocation: 1,
                 response: HookResponse::Succeeded,
             }),
@@ -240,6 +250,118 @@ fn a_claimed_hook_is_invoked_once_however_many_ticks_run_meanwhile() {
 }
 
 #[test]
+fn an_answer_for_another_event_or_a_lost_answer_keeps_the_claim() {
+    let dep = deployment(
+        CANARY,
+        &[LifecycleEvent::BeforeAllowTraffic],
+        Default::default(),
+    );
+    let entered = decide(&dep, &Observation::default(), T0).next;
+    let claimed = decide(&entered, &Observation::default(), T0).next;
+    // The answer of an earlier event's invocation numbered 1 too: not this event's.
+    let other = decide(
+        &claimed,
+        &Observation {
+            hook_response: Some(HookAnswer {
+                execution_id: "d-TEST00001-AfterAllowTraffic".into(),
+                invocation: 1,
+                response: HookResponse::Succeeded,
+            }),
+            ..Default::default()
+        },
+        T0 + 1,
+    );
+    assert_eq!(other.next.hook, claimed.hook, "dropped");
+    // A call whose outcome is unknown (timed out): the claim stands, nothing is invoked
+    // until it lapses, and the hook's report is still taken.
+    let lost = decide(
+        &claimed,
+        &Observation {
+            hook_response: Some(HookAnswer {
+                execution_id: "d-TEST00001-BeforeAllowTraffic".into(),
+                invocation: 1,
+                response: HookResponse::Unknown("timed out".into()),
+            }),
+            ..Default::default()
+        },
+        T0 + 1,
+    );
+    let h = lost.next.hook.clone().expect("still running");
+    assert!(h.in_flight_until.is_some());
+    let again = decide(&lost.next, &Observation::default(), T0 + 60_000);
+    assert!(!again
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::InvokeHook { .. })));
+    let reported = decide(
+        &lost.next,
+        &Observation {
+            hook_report: Some(crate::model::HookReport {
+                execution_id: h.execution_id.clone(),
+                succeeded: true,
+            }),
+            ..Default::default()
+        },
+        T0 + 2,
+    );
+    assert!(matches!(reported.next.phase, Phase::Shifting { .. }));
+}
+
+#[test]
+fn a_persons_change_during_a_rollback_is_left_alone() {
+    let dep = deployment(LINEAR, &[], DeploymentOptions::default());
+    let mut w = World::new("1", T0);
+    let mut dep = dep;
+    dep.alias_revision = Some(w.revision_id());
+    let mid = w.run_until(dep, |d| d.traffic == 30);
+    let rolling = decide(
+        &mid,
+        &Observation {
+            stop: Some(StopRequest {
+                rollback: true,
+                reason: None,
+            }),
+            ..Default::default()
+        },
+        w.now,
+    )
+    .next;
+    // Someone puts all traffic on version 2 while the rollback runs.
+    let d = decide(
+        &rolling,
+        &Observation {
+            alias: Some(on("2")),
+            alias_revision: Some("r-person".into()),
+            ..Default::default()
+        },
+        w.now + 1,
+    );
+    assert!(d.next.is_done());
+    assert!(!d.actions.iter().any(|a| matches!(a, Action::Route { .. })));
+    let err = d.next.error.expect("error");
+    assert_eq!(err.code, ErrorCode::AliasModified);
+    assert!(
+        err.message.contains("during the rollback"),
+        "{}",
+        err.message
+    );
+    // The split Cutover itself had set is rolled back from, as before.
+    let d = decide(
+        &rolling,
+        &Observation {
+            alias: Some(AliasView {
+                version: "1".into(),
+                additional: Some(("2".into(), 0.3)),
+            }),
+            alias_revision: Some("r-own".into()),
+            ..Default::default()
+        },
+        w.now + 1,
+    );
+    assert!(d.actions.contains(&Action::Route { weight: 0 }));
+}
+
+#[test]
 fn hooks_are_not_invoked_by_a_decision_that_stops() {
     let dep = deployment(
         CANARY,
@@ -253,7 +375,8 @@ fn hooks_are_not_invoked_by_a_decision_that_stops() {
         }),
         ..Default::default()
     };
-    let started = decide(&dep, &Observation::default(), T0).next;
+    let entered = decide(&dep, &Observation::default(), T0).next;
+    let started = decide(&entered, &Observation::default(), T0).next;
     let mut lapsed = started.clone();
     if let Some(h) = lapsed.hook.as_mut() {
         h.in_flight_until = None;

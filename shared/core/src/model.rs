@@ -507,6 +507,10 @@ pub enum Phase {
     RollingBack {
         /// How many times the rollback was issued without being confirmed.
         attempts: u32,
+        /// The weight an update of Cutover's own may still land with (the shift under way
+        /// when the rollback began): the alias showing it is Cutover's doing, not a person's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        landing: Option<u8>,
     },
     /// Nothing more to do.
     Done,
@@ -889,9 +893,13 @@ pub enum HookResponse {
     Deferred,
     /// The function raised an error (or does not exist).
     FunctionError(String),
-    /// The invocation could not be made (throttled, or the call failed on the way): the
-    /// hook did not run, and is invoked again after the retry delay.
+    /// The invocation was refused before the function ran (throttled): it is invoked
+    /// again after the retry delay.
     NotInvoked(String),
+    /// The call failed in a way that leaves unknown whether the function ran (a timeout, a
+    /// dropped connection): no second invocation starts before the claim lapses, and the
+    /// hook's report is still accepted.
+    Unknown(String),
 }
 
 impl HookResponse {
@@ -928,6 +936,8 @@ impl HookResponse {
 /// What one claimed hook invocation answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookAnswer {
+    /// The execution id of the lifecycle event the invocation was for.
+    pub execution_id: String,
     /// The invocation's number ([`HookExecution::invocations`] when it was claimed).
     pub invocation: u32,
     /// The answer.

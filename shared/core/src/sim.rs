@@ -429,6 +429,7 @@ impl World {
                             self.invocations.push(event);
                             let response = self.hook_response(event, &id);
                             self.answer = Some(HookAnswer {
+                                execution_id: id,
                                 invocation: *invocation,
                                 response,
                             });
