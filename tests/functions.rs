@@ -279,6 +279,86 @@ async fn a_requested_event_runs_through_eventbridge_start_and_the_driver() {
 }
 
 #[tokio::test]
+async fn the_driver_continues_as_a_new_execution_before_its_history_grows_too_long() {
+    let sdk = sdk_config().await;
+    let f = unique("orders");
+    seed_function(&f, 2);
+    let (table, store) = table().await;
+    // The state machine's name is chosen first, so the advance function can be told its ARN
+    // (as the template builds it from the stack name).
+    let sm_name = unique("driver");
+    let sm = format!("arn:aws:states:{REGION}:123456789012:stateMachine:{sm_name}");
+    let stack = [
+        ("CUTOVER_TABLE", table.as_str()),
+        ("CUTOVER_STATE_MACHINE_ARN", sm.as_str()),
+        // Three ticks an execution instead of 1,500, so a short deployment needs several.
+        ("CUTOVER_DRIVER_ITERATIONS", "3"),
+    ];
+    let advance = serve("advance", &stack);
+    let control = serve("control", &stack);
+    let start = serve("start", &stack);
+    let asl = std::fs::read_to_string(repo().join("statemachine/driver.asl.json"))
+        .unwrap()
+        .replace("${AdvanceFunctionArn}", &advance.arn)
+        .replace("${ControlFunctionArn}", &control.arn);
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let created = sfn
+        .create_state_machine()
+        .name(&sm_name)
+        .definition(asl)
+        .role_arn("arn:aws:iam::123456789012:role/cutover-driver")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.state_machine_arn(), sm);
+    let request = json!({
+        "appspec": appspec(&f, None, None),
+        "config": "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+        "timeScale": 600,
+    });
+    let answer = invoke(&start.name, &request).await.expect("start");
+    let id = answer["deploymentId"].as_str().unwrap().to_string();
+    let done = wait_until(
+        "the driver to finish the deployment",
+        Duration::from_secs(180),
+        async || store.load(&id).await.ok().filter(|d| d.is_done()),
+    )
+    .await;
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(alias_version(&f).await, ("2".to_string(), None));
+    // Several executions drove it, one after the other, each ending well.
+    let started = Instant::now();
+    let executions = loop {
+        let list = sfn
+            .list_executions()
+            .state_machine_arn(&sm)
+            .send()
+            .await
+            .unwrap();
+        let ours: Vec<_> = list
+            .executions()
+            .iter()
+            .filter(|e| e.name() == id || e.name().starts_with(&format!("{id}-c")))
+            .map(|e| (e.name().to_string(), e.status().clone()))
+            .collect();
+        let running = ours
+            .iter()
+            .any(|(_, s)| *s == aws_sdk_sfn::types::ExecutionStatus::Running);
+        if !running || started.elapsed() > Duration::from_secs(30) {
+            break ours;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(executions.len() >= 3, "{executions:?}");
+    assert!(
+        executions
+            .iter()
+            .all(|(_, s)| *s == aws_sdk_sfn::types::ExecutionStatus::Succeeded),
+        "{executions:?}"
+    );
+}
+
+#[tokio::test]
 async fn each_function_answers_its_fixture() {
     let f = unique("orders");
     seed_function(&f, 2);

@@ -71,11 +71,14 @@ impl Probe {
             let _ = tx.send(());
         }
         drop(p);
-        let (lock, cv) = &*self.go;
-        let mut go = lock.lock().unwrap();
-        while !*go {
-            go = cv.wait(go).unwrap();
-        }
+        // Blocking a runtime worker: tell tokio, so the tasks queued on it move elsewhere.
+        tokio::task::block_in_place(|| {
+            let (lock, cv) = &*self.go;
+            let mut go = lock.lock().unwrap();
+            while !*go {
+                go = cv.wait(go).unwrap();
+            }
+        });
     }
 }
 

@@ -639,6 +639,7 @@ mod tests {
         dep.phase = Phase::RollingBack {
             attempts: 0,
             landing: None,
+            since: 0,
         };
         assert_eq!(
             stop_line(&View::of(&dep)),

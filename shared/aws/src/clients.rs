@@ -85,13 +85,27 @@ impl StackSettings {
     }
 }
 
+/// How long one AWS call (with its retries) may take: it bounds how late an effect of a
+/// decision can land after it, which [`cutover_core::engine::ECS_SETTLE_SECONDS`] waits
+/// out. Hook invocations set their own (a hook runs up to 15 minutes).
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long one attempt of an AWS call may take before it is retried.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL`) the standard way,
-/// with adaptive retries: Lambda's control plane allows about 15 requests a second per
+/// with adaptive retries — Lambda's control plane allows about 15 requests a second per
 /// account and region, so a rollback storm over many aliases paces itself on throttling
-/// instead of failing.
+/// instead of failing — and operation timeouts ([`OPERATION_TIMEOUT`], [`ATTEMPT_TIMEOUT`]),
+/// so no call of a tick can land minutes after its decision.
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(5))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(OPERATION_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
         .load()
         .await
 }

@@ -99,7 +99,15 @@ fn check_id(id: &str) -> Result<()> {
 pub struct AdvanceInput {
     /// The deployment.
     pub deployment_id: String,
+    /// How many ticks this execution made before (0 for a new execution).
+    #[serde(default)]
+    pub iteration: u32,
 }
+
+/// Ticks one execution of the driver makes before it continues as a new execution: about
+/// nine history events a tick keeps it far below Step Functions' 25,000-event limit
+/// (`CUTOVER_DRIVER_ITERATIONS` overrides it, for tests).
+pub const DRIVER_ITERATIONS: u32 = 1500;
 
 /// Output of `advance` and `start`: what the state machine's Choice and Wait states read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,10 +121,18 @@ pub struct AdvanceOutput {
     pub done: bool,
     /// Seconds for the Wait state (at least 1).
     pub wait_seconds: u64,
+    /// Ticks this execution made so far.
+    #[serde(default)]
+    pub iteration: u32,
+    /// This execution started its successor and ends here.
+    #[serde(default)]
+    pub continue_as_new: bool,
 }
 
 fn advance_output(outcome: &crate::service::TickOutcome) -> AdvanceOutput {
     AdvanceOutput {
+        iteration: 0,
+        continue_as_new: false,
         deployment_id: outcome.deployment.id.clone(),
         status: outcome.deployment.status.as_str().to_string(),
         done: outcome.wake_after.is_none(),
@@ -260,7 +276,34 @@ pub async fn advance(app: &App, event: Value) -> Result<AdvanceOutput> {
         .cutover
         .tick(&input.deployment_id, Observation::default())
         .await?;
-    Ok(advance_output(&outcome))
+    let mut out = advance_output(&outcome);
+    out.iteration = input.iteration.saturating_add(1);
+    let limit = std::env::var("CUTOVER_DRIVER_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DRIVER_ITERATIONS);
+    if let (false, true, Some((sfn, arn))) = (out.done, out.iteration >= limit, &app.driver) {
+        // Continue as a new execution of the same deployment before the history grows
+        // too long; if that fails, this one goes on and tries again at its next tick.
+        let name = format!("{}-c{}", input.deployment_id, crate::service::now_ms());
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(arn)
+            .name(&name)
+            .input(json!({"deploymentId": input.deployment_id}).to_string())
+            .send()
+            .await;
+        match started {
+            Ok(_) => {
+                tracing::info!(deployment = %input.deployment_id, execution = %name, "driver continued as a new execution");
+                out.continue_as_new = true;
+            }
+            Err(e) => {
+                tracing::warn!(deployment = %input.deployment_id, error = %Error::aws("StepFunctions", "StartExecution", &e), "driver could not continue as a new execution; it goes on")
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Input of `hook-report`, CodeDeploy's `PutLifecycleEventHookExecutionStatus`.

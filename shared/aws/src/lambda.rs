@@ -9,6 +9,10 @@ use std::collections::HashMap;
 
 const SVC: &str = "Lambda";
 
+/// How long a synchronous hook invocation may take: Lambda's 15-minute limit and half a
+/// minute for the call (within the 16-minute claim the engine saves before it).
+pub const HOOK_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60 + 30);
+
 /// Largest hook answer read, in bytes; a bigger one is treated as no verdict.
 pub const MAX_HOOK_ANSWER: usize = 64 * 1024;
 
@@ -357,7 +361,14 @@ impl LambdaRouter {
             .customize()
             .config_override(
                 aws_sdk_lambda::config::Builder::default()
-                    .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled()),
+                    .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+                    // A hook runs up to Lambda's 15 minutes; the claim lasts 16.
+                    .timeout_config(
+                        aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+                            .operation_timeout(HOOK_CALL_TIMEOUT)
+                            .operation_attempt_timeout(HOOK_CALL_TIMEOUT)
+                            .build(),
+                    ),
             )
             .send()
             .await;

@@ -27,6 +27,10 @@ pub const MAX_ROLLBACK_ATTEMPTS: u32 = 24;
 /// function runs at most 15 minutes, plus a minute for the call itself (scaled by
 /// `time_scale` in demos and tests).
 pub const HOOK_CLAIM_SECONDS: u64 = 16 * 60;
+/// How long after an ECS rollback began its end is confirmed: longer than any AWS call of
+/// an earlier decision can take to land (the clients' operation timeout is 60 s), so the
+/// confirming reading would see it (scaled by `time_scale` in demos and tests).
+pub const ECS_SETTLE_SECONDS: u64 = 90;
 
 /// Kinds of SNS notification, named like CodeDeploy's trigger events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -452,13 +456,14 @@ impl Ctx {
             );
             return self.rollback_lost(&why);
         }
-        let landing = match self.d.phase {
-            Phase::RollingBack { landing, .. } => landing,
-            _ => None,
+        let (landing, since) = match self.d.phase {
+            Phase::RollingBack { landing, since, .. } => (landing, since),
+            _ => (None, self.now),
         };
         self.d.phase = Phase::RollingBack {
             attempts: attempts.saturating_add(1),
             landing,
+            since,
         };
         self.actions.extend(actions);
     }
@@ -540,6 +545,7 @@ impl Ctx {
                     self.d.phase = Phase::RollingBack {
                         attempts: 1,
                         landing,
+                        since: self.now,
                     };
                     self.actions.push(Action::Route { weight: 0 });
                 }
@@ -547,6 +553,7 @@ impl Ctx {
                     self.d.phase = Phase::RollingBack {
                         attempts: 0,
                         landing,
+                        since: self.now,
                     }
                 }
             }
@@ -1009,7 +1016,11 @@ fn step(c: &mut Ctx, obs: &Observation) {
             terminating_step(c, obs, until, continued || obs.proceed)
         }
         Phase::Cleaning { attempts } => cleaning_step(c, obs, attempts),
-        Phase::RollingBack { attempts, landing } => rolling_back_step(c, obs, attempts, landing),
+        Phase::RollingBack {
+            attempts,
+            landing,
+            since,
+        } => rolling_back_step(c, obs, attempts, landing, since),
     }
 }
 
@@ -1150,9 +1161,15 @@ fn cleaning_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
     }
 }
 
-fn rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32, landing: Option<u8>) {
+fn rolling_back_step(
+    c: &mut Ctx,
+    obs: &Observation,
+    attempts: u32,
+    landing: Option<u8>,
+    since: Millis,
+) {
     if c.d.target.ecs().is_some() {
-        return ecs_rolling_back_step(c, obs, attempts);
+        return ecs_rolling_back_step(c, obs, attempts, since);
     }
     // Another split than Cutover's own (the confirmed weight, or the shift that may still
     // land) is a person's change during the rollback: leave it, and say so.
@@ -1195,7 +1212,7 @@ fn rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32, landing: Opt
 /// ECS rollback, in order: production and test back on the original target group and
 /// the original task set primary — only while the original task set is still there —
 /// then, once both listeners are confirmed off it, the replacement deleted.
-fn ecs_rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
+fn ecs_rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32, since: Millis) {
     let Some(t) = c.ecs().cloned() else { return };
     let Some(sets) = &obs.task_sets else { return };
     let prod = traffic_seen(&c.d, obs, 0, false);
@@ -1241,8 +1258,12 @@ fn ecs_rolling_back_step(c: &mut Ctx, obs: &Observation, attempts: u32) {
         // Nothing routes to the replacement any more (confirmed in this reading).
         actions.push(Action::DeleteTaskSet { replacement: true });
     }
-    if actions.is_empty() {
+    let settled = c.now >= since + c.d.options.scaled_ms(ECS_SETTLE_SECONDS);
+    if actions.is_empty() && settled {
         c.rolled_back();
+    } else if actions.is_empty() {
+        // Everything shows the rollback; it is confirmed by a reading taken when nothing of
+        // an earlier decision can still be in flight (see `wake_after`).
     } else {
         c.retry_rollback(attempts, actions, "the listeners and task sets");
     }
@@ -1402,6 +1423,12 @@ fn wake_after(dep: &Deployment, now: Millis) -> Option<Millis> {
         Phase::Created => Some(0),
         Phase::Shifting { attempts, .. } | Phase::TestRouting { attempts } => {
             Some(if *attempts <= 1 { 0 } else { CONFIRM_RETRY_MS })
+        }
+        Phase::RollingBack {
+            attempts, since, ..
+        } if dep.target.ecs().is_some() => {
+            let settle = (since + dep.options.scaled_ms(ECS_SETTLE_SECONDS)).saturating_sub(now);
+            Some(backoff(*attempts).max(settle.min(5_000)))
         }
         Phase::RollingBack { attempts, .. } | Phase::Cleaning { attempts } => {
             Some(backoff(*attempts))

@@ -712,6 +712,7 @@ fn a_rollback_is_retried_until_the_alias_shows_it() {
             Phase::RollingBack {
                 attempts: i + 1,
                 landing: None,
+                since: T0 + 2,
             },
             "still rolling back"
         );

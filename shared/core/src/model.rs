@@ -511,6 +511,11 @@ pub enum Phase {
         /// when the rollback began): the alias showing it is Cutover's doing, not a person's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         landing: Option<u8>,
+        /// When the rollback began. ECS: it is not declared done before a reading taken
+        /// [`crate::engine::ECS_SETTLE_SECONDS`] later, so a listener or task-set call of an
+        /// earlier decision still in flight cannot land unseen after the end.
+        #[serde(default)]
+        since: Millis,
     },
     /// Nothing more to do.
     Done,
