@@ -1,0 +1,175 @@
+//! Lifecycle hooks: the payload, execution ids, the claimed invocation and its answer.
+
+use super::*;
+
+/// The payload a hook receives: CodeDeploy's two fields plus what users asked for.
+pub fn hook_payload(dep: &Deployment, hook: &HookExecution) -> serde_json::Value {
+    let mut payload = serde_json::json!({
+        "DeploymentId": dep.id,
+        "LifecycleEventHookExecutionId": hook.execution_id,
+        "LifecycleEvent": hook.event.as_str(),
+        "TrafficWeight": dep.traffic,
+    });
+    let extra = match &dep.target {
+        Target::Lambda(t) => serde_json::json!({
+            "FunctionName": t.function,
+            "Alias": t.alias,
+            "CurrentVersion": t.current_version,
+            "TargetVersion": t.target_version,
+        }),
+        Target::Ecs(t) => serde_json::json!({
+            "Cluster": t.cluster,
+            "Service": t.service,
+            "TaskDefinition": t.resource.task_definition,
+            "OriginalTargetGroupArn": t.original_target_group,
+            "ReplacementTargetGroupArn": t.replacement_target_group,
+            "TestListenerArn": t.test_listener,
+            "ReplacementTaskSetArn": replacement(dep).map(|ts| ts.arn.clone()),
+        }),
+    };
+    if let (Some(p), serde_json::Value::Object(e)) = (payload.as_object_mut(), extra) {
+        p.extend(e);
+    }
+    payload
+}
+
+/// The hook execution id for an event of a deployment. Deterministic, so a repeated tick
+/// creates the same one; the deployment's secret `hook_token` (random, set at creation and
+/// shown only to hooks) keeps it from being guessed from the deployment id.
+pub fn execution_id(dep: &Deployment, event: LifecycleEvent) -> String {
+    if dep.hook_token.is_empty() {
+        format!("{}-{}", dep.id, event.as_str())
+    } else {
+        format!("{}-{}-{}", dep.id, event.as_str(), dep.hook_token)
+    }
+}
+
+/// The call [`Action::InvokeHook`] makes: the running hook's function and payload.
+pub fn hook_call(dep: &Deployment) -> Option<HookInvocation> {
+    dep.hook.as_ref().map(|h| HookInvocation {
+        function: h.function.clone(),
+        payload: hook_payload(dep, h),
+    })
+}
+
+pub(super) fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
+    let now = c.now;
+    let auto = c.d.options.auto_rollback;
+    let Some(mut hook) = c.d.hook.clone() else {
+        // A hook phase without a hook record cannot happen; move on rather than stall.
+        c.enter_after(Stage::Event(event));
+        return;
+    };
+    let mut verdict: Option<Result<String, String>> = None;
+    if let Some(report) = obs
+        .hook_report
+        .as_ref()
+        .filter(|r| r.execution_id == hook.execution_id)
+    {
+        verdict = Some(if report.succeeded {
+            Ok("hook reported Succeeded".into())
+        } else {
+            Err(format!("hook {} reported Failed", hook.function))
+        });
+    } else if let Some(answer) = obs.hook_response.as_ref().filter(|a| {
+        a.execution_id == hook.execution_id
+            && a.invocation == hook.invocations
+            && hook.in_flight_until.is_some()
+    }) {
+        // The answer of the claimed invocation (a stale one, of an earlier invocation or of
+        // another event, is dropped).
+        if !matches!(answer.response, HookResponse::Unknown(_)) {
+            hook.in_flight_until = None;
+        }
+        match &answer.response {
+            HookResponse::Succeeded => verdict = Some(Ok("hook returned Succeeded".into())),
+            HookResponse::Failed(reason) => {
+                verdict = Some(Err(format!(
+                    "hook {} returned Failed: {reason}",
+                    hook.function
+                )))
+            }
+            HookResponse::FunctionError(err) => {
+                verdict = Some(Err(format!(
+                    "hook {} raised an error: {err}",
+                    hook.function
+                )))
+            }
+            HookResponse::InProgress => {
+                hook.next_invoke_at =
+                    Some(now + c.d.options.scaled_ms(c.d.options.hook_retry_seconds));
+                c.set_detail(
+                    event,
+                    format!(
+                        "hook answered InProgress ({} invocations)",
+                        hook.invocations
+                    ),
+                );
+            }
+            HookResponse::Unknown(why) => {
+                c.set_detail(
+                    event,
+                    format!(
+                        "the answer of {} was lost ({why}); waiting for its report before invoking it again",
+                        hook.function
+                    ),
+                );
+            }
+            HookResponse::NotInvoked(why) => {
+                hook.next_invoke_at =
+                    Some(now + c.d.options.scaled_ms(c.d.options.hook_retry_seconds));
+                c.set_detail(
+                    event,
+                    format!(
+                        "{} could not be invoked ({why}); trying again",
+                        hook.function
+                    ),
+                );
+            }
+            HookResponse::Deferred => {
+                hook.next_invoke_at = None;
+                c.set_detail(event, format!("waiting for {} to report", hook.function));
+            }
+        }
+    } else if hook.in_flight_until.is_some_and(|t| now >= t) {
+        // The claimed invocation's answer never came back (its process died): the hook may
+        // still report; if it does not, it is invoked again.
+        hook.in_flight_until = None;
+        hook.next_invoke_at = Some(now);
+    }
+    match verdict {
+        Some(Ok(detail)) => {
+            c.d.hook = None;
+            c.set_event(event, EventStatus::Succeeded, Some(detail));
+            c.enter_after(Stage::Event(event));
+        }
+        Some(Err(msg)) => {
+            c.d.hook = None;
+            c.fail(
+                DeploymentStatus::Failed,
+                ErrorCode::HookExecutionFailure,
+                msg,
+                auto,
+            );
+        }
+        None => {
+            let deadline = hook.started_at + c.d.options.hook_timeout_seconds * 1000;
+            let function = hook.function.clone();
+            if now >= deadline {
+                c.d.hook = Some(hook);
+                let msg = format!(
+                    "{event} hook {function} gave no verdict within {} s",
+                    c.d.options.hook_timeout_seconds
+                );
+                c.fail(DeploymentStatus::Failed, ErrorCode::Timeout, msg, auto);
+                return;
+            }
+            let due =
+                hook.in_flight_until.is_none() && hook.next_invoke_at.is_some_and(|t| t <= now);
+            if due {
+                c.claim_hook(&mut hook);
+            }
+            c.d.hook = Some(hook);
+        }
+    }
+}
