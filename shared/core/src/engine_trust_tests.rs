@@ -509,6 +509,53 @@ fn time_never_goes_back_behind_the_last_decision() {
 }
 
 #[test]
+fn ecs_a_manual_change_of_the_production_listener_is_found_in_every_phase() {
+    let dep = || {
+        ecs::deployment(
+            "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+            ecs::target(true, None),
+            DeploymentOptions::default(),
+        )
+    };
+    let mut clean = ecs::world();
+    let end = clean.run(dep(), 10_000);
+    assert_eq!(end.status, DeploymentStatus::Succeeded);
+    let total = clean.now - T0;
+    // A person sets production to 5 % or 55 % on the replacement (splits Cutover never sets
+    // in this schedule: setting what Cutover set anyway changes nothing) at moments spread over
+    // the whole deployment (hooks, install, test traffic, shifts, bakes, the termination
+    // wait): every time the deployment stops with LISTENER_MODIFIED, the listener keeps
+    // what the person set, and the original task set is never deleted after the change.
+    for at in (1..24).map(|i| T0 + total * i / 24) {
+        for manual in [5u8, 55] {
+            let mut w = ecs::world();
+            w.ecs.manual.push((at, manual));
+            let end = w.run(dep(), 10_000);
+            assert_ne!(
+                end.status,
+                DeploymentStatus::Succeeded,
+                "a change to {manual}% at {} ms was not noticed",
+                at - T0
+            );
+            assert_eq!(
+                end.error.as_ref().map(|e| e.code),
+                Some(ErrorCode::ListenerModified),
+                "at {} ms: {:?}",
+                at - T0,
+                end.error
+            );
+            assert_eq!(w.ecs.production, manual, "left as set (at {} ms)", at - T0);
+            assert!(
+                !w.ecs.deleted.contains(&ecs::ORIGINAL.to_string()),
+                "the original was deleted after a change at {} ms",
+                at - T0
+            );
+            assert!(end.is_done());
+        }
+    }
+}
+
+#[test]
 fn ecs_a_manual_switch_back_during_the_termination_wait_keeps_the_original() {
     let dep = ecs::deployment(
         "CodeDeployDefault.ECSAllAtOnce",
