@@ -11,190 +11,12 @@
 //! `cargo test -p cutover-tests --test crash -- --nocapture` prints the counts that
 //! docs/reliability.md records.
 
-use aws_sdk_lambda::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextRef,
-};
-use aws_sdk_lambda::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use cutover_aws::service::{Cutover, StartRequest};
+use cutover_aws::service::StartRequest;
 use cutover_core::model::{Deployment, DeploymentStatus, Observation};
+use cutover_tests::faults::*;
 use cutover_tests::*;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Where the injected crash happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum When {
-    /// Before the request is sent: the call has no effect.
-    Before,
-    /// After the response arrived, before the caller sees it: the effect happened.
-    After,
-}
-
-#[derive(Debug, Default)]
-struct FaultState {
-    armed: bool,
-    calls: u32,
-    crash: Option<(u32, When)>,
-    crashed: bool,
-    /// Execution ids of hook invocations the emulator answered.
-    invoked: Vec<String>,
-}
-
-/// The interceptor: counts calls once armed, panics at the chosen one, and records the
-/// hook invocations that reached the emulator.
-#[derive(Debug, Clone, Default)]
-struct Fault(Arc<Mutex<FaultState>>);
-
-#[derive(Debug, Clone)]
-struct CallNo(u32);
-impl Storable for CallNo {
-    type Storer = StoreReplace<Self>;
-}
-
-#[derive(Debug, Clone)]
-struct HookExecution(String);
-impl Storable for HookExecution {
-    type Storer = StoreReplace<Self>;
-}
-
-const INJECTED: &str = "injected crash";
-
-impl Intercept for Fault {
-    fn name(&self) -> &'static str {
-        "Fault"
-    }
-
-    fn read_before_execution(
-        &self,
-        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let mut s = self.0.lock().unwrap();
-        if !s.armed {
-            return Ok(());
-        }
-        s.calls += 1;
-        let n = s.calls;
-        cfg.interceptor_state().store_put(CallNo(n));
-        if !s.crashed && s.crash == Some((n, When::Before)) {
-            s.crashed = true;
-            drop(s);
-            panic!("{INJECTED} before call {n}");
-        }
-        Ok(())
-    }
-
-    fn read_before_transmit(
-        &self,
-        ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let is_invoke = cfg.load::<Metadata>().is_some_and(|m| m.name() == "Invoke");
-        if is_invoke {
-            let body = ctx.request().body().bytes().unwrap_or_default();
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-                if let Some(id) = v["LifecycleEventHookExecutionId"].as_str() {
-                    cfg.interceptor_state()
-                        .store_put(HookExecution(id.to_string()));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn read_after_execution(
-        &self,
-        ctx: &FinalizerInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let answered = ctx.response().is_some_and(|r| r.status().is_success());
-        let mut s = self.0.lock().unwrap();
-        if let (true, Some(h)) = (answered, cfg.load::<HookExecution>()) {
-            s.invoked.push(h.0.clone());
-        }
-        let n = cfg.load::<CallNo>().map(|c| c.0);
-        if let Some(n) = n {
-            if !s.crashed && s.crash == Some((n, When::After)) {
-                s.crashed = true;
-                drop(s);
-                panic!("{INJECTED} after call {n}");
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Fault {
-    fn new(crash: Option<(u32, When)>) -> Fault {
-        Fault(Arc::new(Mutex::new(FaultState {
-            crash,
-            ..FaultState::default()
-        })))
-    }
-    fn arm(&self) {
-        self.0.lock().unwrap().armed = true;
-    }
-    fn disarm(&self) {
-        self.0.lock().unwrap().armed = false;
-    }
-    fn calls(&self) -> u32 {
-        self.0.lock().unwrap().calls
-    }
-    fn crashed(&self) -> bool {
-        self.0.lock().unwrap().crashed
-    }
-    fn invoked(&self) -> Vec<String> {
-        self.0.lock().unwrap().invoked.clone()
-    }
-}
-
-/// Silences the injected panics (the harness expects them); others print as usual.
-fn quiet_injected_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(move |info| {
-            let injected = info
-                .payload()
-                .downcast_ref::<String>()
-                .is_some_and(|m| m.starts_with(INJECTED));
-            if !injected {
-                eprintln!("{info}");
-            }
-        }));
-    });
-}
-
-async fn faulty(fault: &Fault, table: &str, topic: &str) -> Cutover {
-    let sdk = sdk_config().await;
-    macro_rules! client {
-        ($krate:ident) => {
-            $krate::Client::from_conf(
-                $krate::config::Builder::from(&sdk)
-                    .interceptor(fault.clone())
-                    .build(),
-            )
-        };
-    }
-    Cutover {
-        ecs: cutover_aws::ecs::EcsRouter::new(
-            client!(aws_sdk_ecs),
-            client!(aws_sdk_elasticloadbalancingv2),
-        ),
-        store: cutover_aws::store::Store::new(client!(aws_sdk_dynamodb), table),
-        lambda: cutover_aws::lambda::LambdaRouter::new(client!(aws_sdk_lambda)),
-        alarms: cutover_aws::alarms::Alarms::new(client!(aws_sdk_cloudwatch)),
-        notifier: cutover_aws::notify::Notifier::new(client!(aws_sdk_sns), Some(topic.to_string())),
-        region: REGION.into(),
-        defaults: Default::default(),
-    }
-}
 
 /// One scenario's fixed resources, made once and reset before each run.
 struct Scenario {
@@ -336,23 +158,12 @@ async fn delivered(queue: &str) -> Vec<String> {
     kinds.into_iter().collect()
 }
 
-/// Runs `f` as a tick would run in its own process: an injected panic is a crash.
-async fn crashable<T: Send + 'static>(
-    f: impl std::future::Future<Output = T> + Send + 'static,
-) -> Option<T> {
-    match tokio::spawn(f).await {
-        Ok(v) => Some(v),
-        Err(e) if e.is_panic() => None,
-        Err(e) => panic!("tick task failed: {e}"),
-    }
-}
-
 /// One run of the scenario with the crash `crash` (or none): the calls it made and how
 /// it ended.
 async fn run(s: &Scenario, crash: Option<(u32, When)>) -> (u32, Final) {
     let queue = reset(s).await;
     let fault = Fault::new(crash);
-    let app = faulty(&fault, &s.table, &s.topic).await;
+    let app = cutover_with(&fault, &s.table, Some(&s.topic)).await;
     let dep = app.start(&s.request).await.expect("start");
     let id = dep.id.clone();
     fault.arm();

@@ -19,6 +19,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use cutover_aws::service::{Cutover, StartRequest};
 use cutover_core::model::{Deployment, DeploymentStatus, Observation, Phase};
+use cutover_tests::faults::cutover_with;
 use cutover_tests::*;
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -152,31 +153,6 @@ impl Intercept for Probe {
     }
 }
 
-async fn app_with(probe: &Probe, table: &str) -> Cutover {
-    let sdk = sdk_config().await;
-    macro_rules! client {
-        ($krate:ident) => {
-            $krate::Client::from_conf(
-                $krate::config::Builder::from(&sdk)
-                    .interceptor(probe.clone())
-                    .build(),
-            )
-        };
-    }
-    Cutover {
-        ecs: cutover_aws::ecs::EcsRouter::new(
-            client!(aws_sdk_ecs),
-            client!(aws_sdk_elasticloadbalancingv2),
-        ),
-        store: cutover_aws::store::Store::new(client!(aws_sdk_dynamodb), table),
-        lambda: cutover_aws::lambda::LambdaRouter::new(client!(aws_sdk_lambda)),
-        alarms: cutover_aws::alarms::Alarms::new(client!(aws_sdk_cloudwatch)),
-        notifier: cutover_aws::notify::Notifier::new(client!(aws_sdk_sns), None),
-        region: REGION.into(),
-        defaults: Default::default(),
-    }
-}
-
 /// What races tick A.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Racer {
@@ -288,7 +264,7 @@ async fn run(r: &Race, at: Option<(u32, When)>) -> (u32, Deployment, Seen) {
         pause: None,
         go: go.clone(),
     };
-    let b = app_with(&free, &r.table).await;
+    let b = cutover_with(&free, &r.table, None).await;
     let dep = b.start(&r.request).await.expect("start");
     let id = dep.id.clone();
     // Bring the deployment to the state where A's tick has work to do.
@@ -320,7 +296,7 @@ async fn run(r: &Race, at: Option<(u32, When)>) -> (u32, Deployment, Seen) {
         pause: Some(pause.clone()),
         go: go.clone(),
     };
-    let a = app_with(&probe, &r.table).await;
+    let a = cutover_with(&probe, &r.table, None).await;
     let a_id = id.clone();
     let tick_a = tokio::spawn(async move { a.tick(&a_id, Observation::default()).await });
     // Wait until A is paused (or, past its last call, has ended).

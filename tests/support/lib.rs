@@ -3,6 +3,7 @@
 //! builds real SDK clients that talk to it.
 
 pub mod cli;
+pub mod faults;
 pub mod functions;
 
 use std::io::{BufRead, BufReader};
