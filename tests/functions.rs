@@ -359,6 +359,87 @@ async fn the_driver_continues_as_a_new_execution_before_its_history_grows_too_lo
 }
 
 #[tokio::test]
+async fn drive_starts_the_state_machine_again_and_never_doubles_a_live_driver() {
+    let f = unique("orders");
+    seed_function(&f, 2);
+    let (table, store) = table().await;
+    let sm_name = unique("driver");
+    let sm = format!("arn:aws:states:{REGION}:123456789012:stateMachine:{sm_name}");
+    let stack = [
+        ("CUTOVER_TABLE", table.as_str()),
+        ("CUTOVER_STATE_MACHINE_ARN", sm.as_str()),
+    ];
+    let advance = serve("advance", &stack);
+    let control = serve("control", &stack);
+    // A start function with no driver: the deployment is recorded and nothing drives it,
+    // as after a driver that died.
+    let start = serve("start", &[("CUTOVER_TABLE", table.as_str())]);
+    let asl = std::fs::read_to_string(repo().join("statemachine/driver.asl.json"))
+        .unwrap()
+        .replace("${AdvanceFunctionArn}", &advance.arn)
+        .replace("${ControlFunctionArn}", &control.arn);
+    let sfn = aws_sdk_sfn::Client::new(&sdk_config().await);
+    sfn.create_state_machine()
+        .name(&sm_name)
+        .definition(asl)
+        .role_arn("arn:aws:iam::123456789012:role/cutover-driver")
+        .send()
+        .await
+        .unwrap();
+    let request = json!({
+        "appspec": appspec(&f, None, None),
+        "config": "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+        "timeScale": 60,
+    });
+    let answer = invoke(&start.name, &request).await.expect("start");
+    let id = answer["deploymentId"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        store.load(&id).await.unwrap().status,
+        DeploymentStatus::Created,
+        "nothing drives it yet"
+    );
+    let drive = || {
+        let mut cmd = cutover_tests::cli::cutover(&["drive", &id, "--output", "json"]);
+        cmd.env_remove("CUTOVER_LOCAL")
+            .env("CUTOVER_CONTROL_FUNCTION", &control.name);
+        cmd.output().expect("run cutover drive")
+    };
+    let first = drive();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // While its execution runs, a second `drive` is refused, naming the deployment.
+    let second = drive();
+    let err = String::from_utf8_lossy(&second.stderr).to_string();
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains(&id) && err.contains("being driven"), "{err}");
+    let done = wait_until(
+        "the restarted driver to finish the deployment",
+        Duration::from_secs(120),
+        async || store.load(&id).await.ok().filter(|d| d.is_done()),
+    )
+    .await;
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(alias_version(&f).await, ("2".to_string(), None));
+    let names: Vec<String> = sfn
+        .list_executions()
+        .state_machine_arn(&sm)
+        .send()
+        .await
+        .unwrap()
+        .executions()
+        .iter()
+        .map(|e| e.name().to_string())
+        .collect();
+    assert_eq!(names.len(), 1, "one driver: {names:?}");
+    assert!(names[0].starts_with(&format!("{id}-")), "{names:?}");
+}
+
+#[tokio::test]
 async fn each_function_answers_its_fixture() {
     let f = unique("orders");
     seed_function(&f, 2);

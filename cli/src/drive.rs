@@ -406,9 +406,16 @@ pub(crate) async fn drive(mode: &crate::Mode, args: &crate::DriveArgs) -> Result
                     .await?,
             )?;
             check_time_scale(args.time_scale, shown.1.time_scale)?;
+            if shown.1.is_done() {
+                progress.say(&format!("{id} already ended ({})", shown.1.status));
+                return Ok(progress.end(&shown));
+            }
             progress.say(&format!("{id}: driven by the state machine again"));
             if !args.wait {
-                return Ok(progress.end(&shown));
+                if progress.json {
+                    println!("{}", shown.0);
+                }
+                return Ok(EXIT_OK);
             }
             let poll = crate::deploy::poll_interval(shown.1.time_scale);
             crate::deploy::follow_to_end(remote, id, Some(shown), poll, progress).await
