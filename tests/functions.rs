@@ -66,6 +66,17 @@ async fn table() -> (String, Store) {
 
 /// The driver state machine from statemachine/driver.asl.json, on these functions.
 async fn driver(advance: &Function, control: &Function) -> String {
+    driver_named(&unique("driver"), advance, control).await
+}
+
+/// The ARN a state machine named `name` gets (the template builds the functions' one from
+/// the stack name the same way, before it exists).
+fn state_machine_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:123456789012:stateMachine:{name}")
+}
+
+/// [`driver`], named `name`.
+async fn driver_named(name: &str, advance: &Function, control: &Function) -> String {
     let asl = std::fs::read_to_string(repo().join("statemachine/driver.asl.json"))
         .unwrap()
         .replace("${AdvanceFunctionArn}", &advance.arn)
@@ -73,7 +84,7 @@ async fn driver(advance: &Function, control: &Function) -> String {
     assert!(!asl.contains("${"), "every placeholder substituted");
     aws_sdk_sfn::Client::new(&sdk_config().await)
         .create_state_machine()
-        .name(unique("driver"))
+        .name(name)
         .definition(asl)
         .role_arn("arn:aws:iam::123456789012:role/cutover-driver")
         .send()
@@ -287,7 +298,7 @@ async fn the_driver_continues_as_a_new_execution_before_its_history_grows_too_lo
     // The state machine's name is chosen first, so the advance function can be told its ARN
     // (as the template builds it from the stack name).
     let sm_name = unique("driver");
-    let sm = format!("arn:aws:states:{REGION}:123456789012:stateMachine:{sm_name}");
+    let sm = state_machine_arn(&sm_name);
     let stack = [
         ("CUTOVER_TABLE", table.as_str()),
         ("CUTOVER_STATE_MACHINE_ARN", sm.as_str()),
@@ -297,20 +308,8 @@ async fn the_driver_continues_as_a_new_execution_before_its_history_grows_too_lo
     let advance = serve("advance", &stack);
     let control = serve("control", &stack);
     let start = serve("start", &stack);
-    let asl = std::fs::read_to_string(repo().join("statemachine/driver.asl.json"))
-        .unwrap()
-        .replace("${AdvanceFunctionArn}", &advance.arn)
-        .replace("${ControlFunctionArn}", &control.arn);
     let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let created = sfn
-        .create_state_machine()
-        .name(&sm_name)
-        .definition(asl)
-        .role_arn("arn:aws:iam::123456789012:role/cutover-driver")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.state_machine_arn(), sm);
+    assert_eq!(driver_named(&sm_name, &advance, &control).await, sm);
     let request = json!({
         "appspec": appspec(&f, None, None),
         "config": "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
@@ -364,7 +363,7 @@ async fn drive_starts_the_state_machine_again_and_never_doubles_a_live_driver() 
     seed_function(&f, 2);
     let (table, store) = table().await;
     let sm_name = unique("driver");
-    let sm = format!("arn:aws:states:{REGION}:123456789012:stateMachine:{sm_name}");
+    let sm = state_machine_arn(&sm_name);
     let stack = [
         ("CUTOVER_TABLE", table.as_str()),
         ("CUTOVER_STATE_MACHINE_ARN", sm.as_str()),
@@ -374,18 +373,8 @@ async fn drive_starts_the_state_machine_again_and_never_doubles_a_live_driver() 
     // A start function with no driver: the deployment is recorded and nothing drives it,
     // as after a driver that died.
     let start = serve("start", &[("CUTOVER_TABLE", table.as_str())]);
-    let asl = std::fs::read_to_string(repo().join("statemachine/driver.asl.json"))
-        .unwrap()
-        .replace("${AdvanceFunctionArn}", &advance.arn)
-        .replace("${ControlFunctionArn}", &control.arn);
     let sfn = aws_sdk_sfn::Client::new(&sdk_config().await);
-    sfn.create_state_machine()
-        .name(&sm_name)
-        .definition(asl)
-        .role_arn("arn:aws:iam::123456789012:role/cutover-driver")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(driver_named(&sm_name, &advance, &control).await, sm);
     let request = json!({
         "appspec": appspec(&f, None, None),
         "config": "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",

@@ -15,6 +15,17 @@ use crate::LifecycleEvent;
 const CANARY: &str = "CodeDeployDefault.LambdaCanary10Percent5Minutes";
 const LINEAR: &str = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute";
 
+/// An operator's `stop --rollback`.
+fn stop_with_rollback() -> Observation {
+    Observation {
+        stop: Some(StopRequest {
+            rollback: true,
+            reason: None,
+        }),
+        ..Default::default()
+    }
+}
+
 fn on(version: &str) -> AliasView {
     AliasView {
         version: version.into(),
@@ -123,17 +134,7 @@ fn a_stale_update_is_refused_by_the_revision_and_the_rollback_wins() {
         T0,
     );
     assert_eq!(a.actions, vec![Action::Route { weight: 100 }]);
-    let b = decide(
-        &a.next,
-        &Observation {
-            stop: Some(StopRequest {
-                rollback: true,
-                reason: None,
-            }),
-            ..Default::default()
-        },
-        T0 + 1,
-    );
+    let b = decide(&a.next, &stop_with_rollback(), T0 + 1);
     assert!(b.actions.contains(&Action::Route { weight: 0 }));
     assert_eq!(a.next.alias_revision, b.next.alias_revision);
     // A's update lands first (it carries the revision it saw), B's is then stale.
@@ -314,18 +315,7 @@ fn a_persons_change_during_a_rollback_is_left_alone() {
     let mut dep = dep;
     dep.alias_revision = Some(w.revision_id());
     let mid = w.run_until(dep, |d| d.traffic == 30);
-    let rolling = decide(
-        &mid,
-        &Observation {
-            stop: Some(StopRequest {
-                rollback: true,
-                reason: None,
-            }),
-            ..Default::default()
-        },
-        w.now,
-    )
-    .next;
+    let rolling = decide(&mid, &stop_with_rollback(), w.now).next;
     // Someone puts all traffic on version 2 while the rollback runs.
     let d = decide(
         &rolling,
@@ -412,18 +402,7 @@ fn force_ends_any_unfinished_deployment_without_touching_the_target() {
         d.actions
     );
     // A rollback that never shows can be ended the same way.
-    let rolling = decide(
-        &mid,
-        &Observation {
-            stop: Some(StopRequest {
-                rollback: true,
-                reason: None,
-            }),
-            ..Default::default()
-        },
-        w.now,
-    )
-    .next;
+    let rolling = decide(&mid, &stop_with_rollback(), w.now).next;
     assert!(matches!(rolling.phase, Phase::RollingBack { .. }));
     let ended = abandon(&rolling, None, w.now).expect("not done").next;
     assert!(ended.is_done());
@@ -445,18 +424,7 @@ fn a_rollback_that_never_shows_ends_reported_incomplete() {
     let dep = deployment(LINEAR, &[], DeploymentOptions::default());
     let mut w = World::new("1", T0);
     let mid = w.run_until(dep, |d| d.traffic == 20);
-    let mut d = decide(
-        &mid,
-        &Observation {
-            stop: Some(StopRequest {
-                rollback: true,
-                reason: None,
-            }),
-            ..Default::default()
-        },
-        w.now,
-    )
-    .next;
+    let mut d = decide(&mid, &stop_with_rollback(), w.now).next;
     // The current version was deleted: every update fails, the alias stays split.
     let split = AliasView {
         version: "1".into(),
