@@ -78,30 +78,10 @@ async fn reset(s: &Scenario) -> String {
         .await
         .expect("reset the alias");
     if let Some((alarm, _)) = &s.alarm_at {
-        set_alarm(alarm, "OK").await;
+        set_alarm_state(alarm, "OK").await;
     }
     // A queue of this run's own, subscribed to the topic.
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name(unique("crash-q"))
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap();
+    let (url, arn) = sqs_queue("crash-q").await;
     aws_sdk_sns::Client::new(&sdk)
         .subscribe()
         .topic_arn(&s.topic)
@@ -112,18 +92,6 @@ async fn reset(s: &Scenario) -> String {
         .await
         .expect("Subscribe");
     url
-}
-
-async fn set_alarm(alarm: &str, state: &str) {
-    use aws_sdk_cloudwatch::types::StateValue;
-    aws_sdk_cloudwatch::Client::new(&sdk_config().await)
-        .set_alarm_state()
-        .alarm_name(alarm)
-        .state_value(StateValue::from(state))
-        .state_reason("crash test")
-        .send()
-        .await
-        .expect("SetAlarmState");
 }
 
 /// The notification kinds delivered to the run's queue, each once.
@@ -189,7 +157,7 @@ async fn run(s: &Scenario, crash: Option<(u32, When)>) -> (u32, Final) {
             Some(Ok(outcome)) => {
                 if let Some((alarm, at)) = &s.alarm_at {
                     if !alarmed && outcome.deployment.traffic >= *at {
-                        set_alarm(alarm, "ALARM").await;
+                        set_alarm_state(alarm, "ALARM").await;
                         alarmed = true;
                     }
                 }

@@ -1,6 +1,7 @@
 //! End-to-end: `cutover deploy --local --wait` run as a user runs it, against the local
 //! emulator, with the alias checked through the real Lambda API afterwards.
 
+use cutover_aws::service::StartRequest;
 use cutover_aws::store::Store;
 use cutover_core::model::AliasView;
 use cutover_tests::cli::*;
@@ -636,4 +637,42 @@ async fn bad_inputs_are_refused_and_change_nothing() {
         .target
         .lambda()
         .is_some_and(|t| t.function == f || t.function == split)));
+}
+
+#[tokio::test]
+async fn a_client_token_is_bound_to_the_request_that_used_it() {
+    let f = unique("token");
+    seed_function(&f, 2);
+    let app = app().await;
+    app.cutover.store.ensure_table().await.unwrap();
+    let token = unique("tok");
+    let req = StartRequest {
+        appspec: appspec(&f, None, None),
+        config: Some("CodeDeployDefault.LambdaLinear10PercentEvery1Minute".into()),
+        client_token: Some(token.clone()),
+        ..Default::default()
+    };
+    let (first, created) = app.cutover.start_once(&req).await.unwrap();
+    assert!(created);
+    // The same request again (a retried invoke, an event delivered twice): the same one.
+    let (again, created) = app.cutover.start_once(&req).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.id, first.id);
+    // The same token with another request is refused, and names the deployment.
+    let other = StartRequest {
+        config: Some("CodeDeployDefault.LambdaAllAtOnce".into()),
+        ..req.clone()
+    };
+    let err = app.cutover.start_once(&other).await.unwrap_err();
+    assert_eq!(err.code(), "IdempotencyConflict");
+    assert!(err.to_string().contains(&first.id), "{err}");
+    let stored = app.cutover.store.load(&first.id).await.unwrap();
+    assert_eq!(
+        stored.config.name,
+        "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
+    );
+    app.cutover
+        .abandon(&first.id, Some("test over".into()))
+        .await
+        .unwrap();
 }

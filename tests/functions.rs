@@ -153,25 +153,7 @@ async fn a_requested_event_runs_through_eventbridge_start_and_the_driver() {
         .unwrap();
     // A subscriber's rule: Cutover's state changes for this application, into a queue.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("changes"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
+    let (queue, queue_arn) = sqs_queue("changes").await;
     let changes = unique("changes");
     events
         .put_rule()

@@ -195,17 +195,6 @@ async fn alias_now(function: &str) -> String {
     )
 }
 
-async fn set_alarm(alarm: &str, state: &str) {
-    aws_sdk_cloudwatch::Client::new(&sdk_config().await)
-        .set_alarm_state()
-        .alarm_name(alarm)
-        .state_value(aws_sdk_cloudwatch::types::StateValue::from(state))
-        .state_reason("race test")
-        .send()
-        .await
-        .expect("SetAlarmState");
-}
-
 /// Reports every hook invocation seen that was not reported yet, as hooks do.
 async fn report_hooks(app: &Cutover, id: &str, seen: &Arc<Mutex<Seen>>, done: &mut Vec<String>) {
     let hooks = seen.lock().unwrap().hooks.clone();
@@ -255,7 +244,7 @@ async fn run(r: &Race, at: Option<(u32, When)>) -> (u32, Deployment, Seen) {
         .await
         .expect("reset the alias");
     if let Some(a) = &r.alarm {
-        set_alarm(a, "OK").await;
+        set_alarm_state(a, "OK").await;
     }
     let seen = Arc::new(Mutex::new(Seen::default()));
     let go = Arc::new((Mutex::new(false), Condvar::new()));
@@ -368,7 +357,7 @@ async fn race_with(r: &Race, b: &Cutover, id: &str) {
         }
         Racer::Alarm => {
             if let Some(a) = &r.alarm {
-                set_alarm(a, "ALARM").await;
+                set_alarm_state(a, "ALARM").await;
                 let _ = b.on_alarm(a).await;
             }
         }

@@ -163,3 +163,42 @@ pub async fn hook_lock() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOCK.lock().await
 }
+
+/// Sets a CloudWatch alarm's state (the Rust SDK's CBOR protocol, through the emulator's
+/// bridge), as CloudWatch does when its metric crosses the threshold.
+pub async fn set_alarm_state(alarm: &str, state: &str) {
+    aws_sdk_cloudwatch::Client::new(&sdk_config().await)
+        .set_alarm_state()
+        .alarm_name(alarm)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::from(state))
+        .state_reason("set by a test")
+        .send()
+        .await
+        .expect("SetAlarmState");
+}
+
+/// A new SQS queue: its URL and ARN.
+pub async fn sqs_queue(prefix: &str) -> (String, String) {
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique(prefix))
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue URL")
+        .to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .expect("queue ARN");
+    (url, arn)
+}

@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod notify;
 pub mod pipeline;
 pub mod service;
+pub mod start;
 pub mod store;
 
 pub use error::{Error, Result};
