@@ -266,6 +266,24 @@ FUNCTION_ERROR_KEY = "cutoverFunctionError"
 # --------------------------------------------------------------------------
 
 
+def remember_backends(moto_app: Any) -> None:
+    """moto's dispatcher finds a request's backend by listing its own package
+    directory (an isdir call per service, about 200) and trying its URL patterns,
+    on every request: about a tenth of the emulator's CPU under the crash tests.
+    The answer depends on the host alone, so it is remembered per host."""
+    lookup = moto_app.get_backend_for_host
+    known: dict[str, Any] = {}
+
+    def get_backend_for_host(host: str | None) -> Any:
+        if host is None:
+            return None
+        if host not in known:
+            known[host] = lookup(host)
+        return known[host]
+
+    moto_app.get_backend_for_host = get_backend_for_host
+
+
 def configure_moto() -> None:
     """Switch moto to Docker-less Lambda and patch its Invoke; route the
     invokes of runtime-backed functions to their Runtime API; let Step
@@ -1077,6 +1095,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # As moto.server.main builds it (moto_server), wrapped in our middleware.
     moto_app = DomainDispatcherApplication(create_backend_app)
+    remember_backends(moto_app)
     configure_moto()
     app = EmulatorApp(moto_app)
     prewarm(app)

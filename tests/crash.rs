@@ -22,7 +22,6 @@ use std::time::Duration;
 struct Scenario {
     name: &'static str,
     function: String,
-    table: String,
     topic: String,
     request: StartRequest,
     /// Alarm set to ALARM once the deployment shows this much traffic on the target.
@@ -131,7 +130,8 @@ async fn delivered(queue: &str) -> Vec<String> {
 async fn run(s: &Scenario, crash: Option<(u32, When)>) -> (u32, Final) {
     let queue = reset(s).await;
     let fault = Fault::new(crash);
-    let app = cutover_with(&fault, &s.table, Some(&s.topic)).await;
+    let table = fresh_table("crash").await;
+    let app = cutover_with(&fault, &table, Some(&s.topic)).await;
     let dep = app.start(&s.request).await.expect("start");
     let id = dep.id.clone();
     fault.arm();
@@ -238,12 +238,7 @@ async fn scenario(name: &'static str, config: &str, hooks: bool, alarm_at: Optio
     if let Some((a, _)) = &alarm {
         seed(&["alarm", "--name", a, "--state", "OK"]);
     }
-    let table = unique("crash");
     let sdk = sdk_config().await;
-    cutover_aws::store::Store::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .ensure_table()
-        .await
-        .unwrap();
     let topic = aws_sdk_sns::Client::new(&sdk)
         .create_topic()
         .name(unique("crash-topic"))
@@ -263,7 +258,6 @@ async fn scenario(name: &'static str, config: &str, hooks: bool, alarm_at: Optio
             ..Default::default()
         },
         function,
-        table,
         topic,
         alarm_at: alarm,
     }

@@ -428,11 +428,7 @@ async fn race(
         seed(&["alarm", "--name", &a, "--state", "OK"]);
         a
     });
-    let table = unique("race");
-    cutover_aws::store::Store::new(aws_sdk_dynamodb::Client::new(&sdk_config().await), &table)
-        .ensure_table()
-        .await
-        .unwrap();
+    let table = fresh_table("race").await;
     Race {
         name,
         racer,

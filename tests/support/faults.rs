@@ -33,6 +33,8 @@ struct FaultState {
     crashed: bool,
     /// Execution ids of hook invocations the emulator answered.
     invoked: Vec<String>,
+    /// The operation of each counted call, in order.
+    ops: Vec<String>,
 }
 
 /// The interceptor: counts calls once armed, panics at the chosen one, and records the
@@ -70,6 +72,7 @@ impl Intercept for Fault {
         }
         s.calls += 1;
         let n = s.calls;
+
         cfg.interceptor_state().store_put(CallNo(n));
         if !s.crashed && s.crash == Some((n, When::Before)) {
             s.crashed = true;
@@ -110,6 +113,9 @@ impl Intercept for Fault {
             s.invoked.push(h.0.clone());
         }
         let n = cfg.load::<CallNo>().map(|c| c.0);
+        if let (Some(_), Some(m)) = (n, cfg.load::<Metadata>()) {
+            s.ops.push(m.name().to_string());
+        }
         if let Some(n) = n {
             if !s.crashed && s.crash == Some((n, When::After)) {
                 s.crashed = true;
@@ -148,6 +154,16 @@ impl Fault {
     /// Execution ids of the hook invocations the emulator answered.
     pub fn invoked(&self) -> Vec<String> {
         self.0.lock().unwrap().invoked.clone()
+    }
+    /// The counted calls per operation, most frequent first.
+    pub fn ops(&self) -> Vec<(String, u32)> {
+        let mut count = std::collections::BTreeMap::<String, u32>::new();
+        for op in &self.0.lock().unwrap().ops {
+            *count.entry(op.clone()).or_default() += 1;
+        }
+        let mut v: Vec<_> = count.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
     }
 }
 

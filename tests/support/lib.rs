@@ -202,3 +202,14 @@ pub async fn sqs_queue(prefix: &str) -> (String, String) {
         .expect("queue ARN");
     (url, arn)
 }
+
+/// A new, empty Cutover table (a run of its own: the emulator copies a whole table for
+/// each transaction, so a table shared by hundreds of runs makes every save slower).
+pub async fn fresh_table(prefix: &str) -> String {
+    let table = unique(prefix);
+    cutover_aws::store::Store::new(aws_sdk_dynamodb::Client::new(&sdk_config().await), &table)
+        .ensure_table()
+        .await
+        .expect("create the table");
+    table
+}

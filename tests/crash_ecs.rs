@@ -1,0 +1,712 @@
+//! Crash at every call, ECS blue/green: the fault-injecting interceptor of the test support
+//! on every SDK client kills the tick at its k-th AWS call — before the request is sent, or
+//! after the response arrived but before the caller sees it — and a fresh tick resumes.
+//! For every k from 1 to the number of calls N of a clean run, in both places, the
+//! deployment (on one of four seeded services, put back as seeded before each run, with a
+//! table, topic and queue of the run's own) must end in the clean run's final state, read through the AWS APIs: both listeners' forwards (blue / green), the task sets
+//! (original / replacement), the status, one event-log entry per lifecycle event, each
+//! hook invoked exactly once, every notification delivered at least once, and an empty
+//! outbox.
+//!
+//! The hooks follow CodeDeploy's protocol: invoked (the emulator echoes the payload, which
+//! Cutover reads as "the hook will report"), they report their verdict through
+//! `hook_report` (the harness plays that part for every invocation the emulator answered).
+//! `cargo test --workspace --test crash_ecs -- --nocapture` prints the counts and times;
+//! `CRASH_ECS_ONLY=After:16,Before:17` runs only those crashes (and the clean run).
+
+use cutover_aws::service::StartRequest;
+use cutover_core::model::{Deployment, DeploymentStatus, Observation, Phase};
+use cutover_tests::faults::*;
+use cutover_tests::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A seeded service (the JSON `scripts/emulator.py seed ecs` prints) and the alarm its
+/// run watches, if any (one per run: runs go concurrently).
+struct Service(Value, Option<String>);
+
+impl Service {
+    fn s(&self, key: &str) -> String {
+        self.0[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("seed output has no {key}: {}", self.0))
+            .to_string()
+    }
+
+    /// Its deployment group (stored as `crash/<service>`), with a test listener.
+    fn group(&self, config: &str, alarm: Option<&str>, termination_wait: u32) -> String {
+        let s = self;
+        format!(
+            "application: crash\nname: {}\ncomputePlatform: ECS\ndeploymentConfig: {config}\n{}ecs:\n  cluster: {}\n  service: {}\n  productionListenerArn: {}\n  testListenerArn: {}\n  targetGroups: [{}, {}]\n  terminationWaitMinutes: {termination_wait}\n",
+            s.s("service"),
+            alarm.map(|a| format!("alarms: [{a}]\n")).unwrap_or_default(),
+            s.s("cluster"),
+            s.s("service"),
+            s.s("productionListenerArn"),
+            s.s("testListenerArn"),
+            s.s("blueTargetGroupArn"),
+            s.s("greenTargetGroupArn"),
+        )
+    }
+
+    /// An ECS AppSpec deploying task definition revision 2, with hooks.
+    fn appspec(&self, hooks: &[(&str, String)]) -> String {
+        let mut s = format!(
+            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{}\"\n        LoadBalancerInfo:\n          ContainerName: \"web\"\n          ContainerPort: 80\n        PlatformVersion: \"LATEST\"\n        NetworkConfiguration:\n          AwsvpcConfiguration:\n            Subnets: [\"{}\"]\n            SecurityGroups: [\"{}\"]\n            AssignPublicIp: \"DISABLED\"\n",
+            self.0["taskDefinitions"][1].as_str().expect("task definition"),
+            self.0["subnets"][0].as_str().unwrap(),
+            self.0["securityGroups"][0].as_str().unwrap(),
+        );
+        if !hooks.is_empty() {
+            s.push_str("Hooks:\n");
+            for (event, function) in hooks {
+                s.push_str(&format!("  - {event}: \"{function}\"\n"));
+            }
+        }
+        s
+    }
+
+    /// A target group ARN as `blue` or `green`.
+    fn side(&self, tg: &str) -> String {
+        if tg == self.s("blueTargetGroupArn") {
+            "blue".into()
+        } else if tg == self.s("greenTargetGroupArn") {
+            "green".into()
+        } else {
+            tg.into()
+        }
+    }
+}
+
+/// Seeds the services the runs share, one per run at once (a seed is a Python process of
+/// about two seconds, more than a run: each run resets its service instead).
+fn seed_services(prefix: &'static str, alarm: bool) -> Vec<Service> {
+    let seeders: Vec<_> = (0..JOBS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                // ALB names are short: keep the prefix short too.
+                let name = unique(prefix);
+                let svc = seed(&["ecs", "--name", &name]);
+                let alarm = alarm.then(|| {
+                    let a = format!("{name}-alarm");
+                    seed(&["alarm", "--name", &a, "--state", "OK"]);
+                    a
+                });
+                Service(svc, alarm)
+            })
+        })
+        .collect();
+    seeders
+        .into_iter()
+        .map(|s| s.join().expect("seed a service"))
+        .collect()
+}
+
+/// Puts a service back as seeded: the original task set (made again, with the first task
+/// definition, if a run deleted it) PRIMARY and alone, both listeners on blue, the alarm OK.
+async fn reset(svc: &mut Service) {
+    let sdk = sdk_config().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let (cluster, service) = (svc.s("cluster"), svc.s("service"));
+    let sets = ecs
+        .describe_task_sets()
+        .cluster(&cluster)
+        .service(&service)
+        .send()
+        .await
+        .expect("DescribeTaskSets");
+    let original = svc.s("originalTaskSetArn");
+    if !sets
+        .task_sets()
+        .iter()
+        .any(|t| t.task_set_arn() == Some(original.as_str()))
+    {
+        use aws_sdk_ecs::types::{
+            AssignPublicIp, AwsVpcConfiguration, LaunchType, LoadBalancer, NetworkConfiguration,
+            Scale, ScaleUnit,
+        };
+        let made = ecs
+            .create_task_set()
+            .cluster(&cluster)
+            .service(&service)
+            .task_definition(
+                svc.0["taskDefinitions"][0]
+                    .as_str()
+                    .expect("task definition"),
+            )
+            .external_id(format!("{service}-original"))
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        AwsVpcConfiguration::builder()
+                            .subnets(svc.0["subnets"][0].as_str().unwrap())
+                            .security_groups(svc.0["securityGroups"][0].as_str().unwrap())
+                            .assign_public_ip(AssignPublicIp::Disabled)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(svc.s("blueTargetGroupArn"))
+                    .container_name("web")
+                    .container_port(80)
+                    .build(),
+            )
+            .launch_type(LaunchType::Fargate)
+            .platform_version("LATEST")
+            .scale(
+                Scale::builder()
+                    .value(100.0)
+                    .unit(ScaleUnit::Percent)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateTaskSet");
+        let arn = made.task_set().and_then(|t| t.task_set_arn()).unwrap();
+        svc.0["originalTaskSetArn"] = Value::String(arn.to_string());
+    }
+    let original = svc.s("originalTaskSetArn");
+    ecs.update_service_primary_task_set()
+        .cluster(&cluster)
+        .service(&service)
+        .primary_task_set(&original)
+        .send()
+        .await
+        .expect("UpdateServicePrimaryTaskSet");
+    for t in sets.task_sets() {
+        let arn = t.task_set_arn().unwrap_or_default();
+        if arn != original {
+            ecs.delete_task_set()
+                .cluster(&cluster)
+                .service(&service)
+                .task_set(arn)
+                .force(true)
+                .send()
+                .await
+                .expect("DeleteTaskSet");
+        }
+    }
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
+    };
+    let weighted = |blue: i32, green: i32| {
+        Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .target_groups(
+                        TargetGroupTuple::builder()
+                            .target_group_arn(svc.s("blueTargetGroupArn"))
+                            .weight(blue)
+                            .build(),
+                    )
+                    .target_groups(
+                        TargetGroupTuple::builder()
+                            .target_group_arn(svc.s("greenTargetGroupArn"))
+                            .weight(green)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    };
+    elb.modify_listener()
+        .listener_arn(svc.s("productionListenerArn"))
+        .default_actions(weighted(100, 0))
+        .send()
+        .await
+        .expect("ModifyListener production");
+    elb.modify_listener()
+        .listener_arn(svc.s("testListenerArn"))
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(svc.s("blueTargetGroupArn"))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("ModifyListener test");
+    if let Some(alarm) = &svc.1 {
+        set_alarm_state(alarm, "OK").await;
+    }
+}
+
+/// Runs at once per scenario, each on a service of its own.
+const JOBS: usize = 4;
+
+/// A listener's forward action as `(blue|green, weight)` with weight > 0.
+async fn forwards(svc: &Service, listener: &str) -> Vec<(String, i32)> {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk_config().await);
+    let out = elb
+        .describe_listeners()
+        .listener_arns(listener)
+        .send()
+        .await
+        .expect("DescribeListeners");
+    let action = &out.listeners()[0].default_actions()[0];
+    let mut v: Vec<(String, i32)> = match action.forward_config() {
+        Some(fc) => fc
+            .target_groups()
+            .iter()
+            .map(|t| {
+                (
+                    svc.side(t.target_group_arn().unwrap_or_default()),
+                    t.weight().unwrap_or(1),
+                )
+            })
+            .collect(),
+        None => vec![(svc.side(action.target_group_arn().unwrap_or_default()), 1)],
+    };
+    v.retain(|(_, w)| *w > 0);
+    // A single forward reads back with weight 1 or 100: all of it, either way.
+    if let [(_, w)] = v.as_mut_slice() {
+        *w = 100;
+    }
+    v.sort();
+    v
+}
+
+/// The service's task sets that are not deleted (DRAINING counts as deleted), as
+/// `(original|replacement, status)`.
+async fn task_sets(svc: &Service, id: &str) -> Vec<(String, String)> {
+    let ecs = aws_sdk_ecs::Client::new(&sdk_config().await);
+    let out = ecs
+        .describe_task_sets()
+        .cluster(svc.s("cluster"))
+        .service(svc.s("service"))
+        .send()
+        .await
+        .expect("DescribeTaskSets");
+    let mut v: Vec<(String, String)> = out
+        .task_sets()
+        .iter()
+        .filter(|t| t.status() != Some("DRAINING"))
+        .map(|t| {
+            let role = if t.task_set_arn() == Some(svc.s("originalTaskSetArn").as_str()) {
+                "original".to_string()
+            } else if t.external_id() == Some(id) {
+                "replacement".to_string()
+            } else {
+                format!("other {}", t.task_set_arn().unwrap_or_default())
+            };
+            (role, t.status().unwrap_or_default().to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A scenario's fixed resources, made once; each run gets its own service.
+struct Scenario {
+    name: &'static str,
+    config: &'static str,
+    termination_wait: u32,
+    /// The hook events and their function.
+    hooks: Vec<(&'static str, String)>,
+    /// The custom deployment configuration `config` names, if it is one.
+    custom: Option<cutover_core::config::DeploymentConfig>,
+    /// The services not in use by a run.
+    services: Mutex<Vec<Service>>,
+}
+
+/// What a run ended with, as AWS and the event log show it.
+#[derive(Debug, Clone, PartialEq)]
+struct Final {
+    production: Vec<(String, i32)>,
+    test: Vec<(String, i32)>,
+    task_sets: Vec<(String, String)>,
+    status: DeploymentStatus,
+    rolled_back: bool,
+    error: Option<String>,
+    /// Lifecycle events' terminal log lines, each with its count.
+    events: BTreeMap<String, u32>,
+    /// Hook invocations per lifecycle event.
+    hooks: BTreeMap<String, u32>,
+    /// Notification kinds delivered (at least once each).
+    notifications: Vec<String>,
+}
+
+/// A topic of the run's own (runs go concurrently, and SNS fans out to every subscribed
+/// queue) and a queue subscribed to it: `(topic, queue URL)`.
+async fn subscribe() -> (String, String) {
+    let sdk = sdk_config().await;
+    let topic = aws_sdk_sns::Client::new(&sdk)
+        .create_topic()
+        .name(unique("crash-ecs-topic"))
+        .send()
+        .await
+        .expect("CreateTopic")
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("crash-ecs-q"))
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap();
+    aws_sdk_sns::Client::new(&sdk)
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("Subscribe");
+    (topic, url)
+}
+
+/// The notification kinds delivered to the run's queue, each once.
+async fn delivered(queue: &str) -> Vec<String> {
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let mut kinds = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            let body: serde_json::Value =
+                serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+            if let Some(kind) = body["event"].as_str() {
+                kinds.insert(kind.to_string());
+            }
+            sqs.delete_message()
+                .queue_url(queue)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .ok();
+        }
+    }
+    kinds.into_iter().collect()
+}
+
+/// One run of the scenario on a fresh service with the crash `crash` (or none): the calls
+/// it made and how it ended.
+async fn run(s: Arc<Scenario>, crash: Option<(u32, When)>) -> (u32, Final, Vec<String>) {
+    let mut svc = s.services.lock().unwrap().pop().expect("a free service");
+    reset(&mut svc).await;
+    let alarm = svc.1.clone();
+    let (topic, queue) = subscribe().await;
+    let fault = Fault::new(crash);
+    let table = fresh_table("crash-ecs").await;
+    let app = cutover_with(&fault, &table, Some(&topic)).await;
+    let group = cutover_core::group::DeploymentGroup::parse(&svc.group(
+        s.config,
+        alarm.as_deref(),
+        s.termination_wait,
+    ))
+    .expect("group");
+    app.store.put_group(&group).await.expect("put group");
+    if let Some(config) = &s.custom {
+        app.store.put_config(config).await.expect("put config");
+    }
+    let request = StartRequest {
+        appspec: svc.appspec(&s.hooks),
+        group: Some(format!("crash/{}", svc.s("service"))),
+        time_scale: Some(1_000.0),
+        // Scaled: 86 s for the replacement to be steady, whatever the crashes and the load cost.
+        install_timeout_seconds: Some(86_400),
+        ..Default::default()
+    };
+    let dep = app.start(&request).await.expect("start");
+    let id = dep.id.clone();
+    fault.arm();
+    let mut reported: Vec<String> = Vec::new();
+    let mut alarmed = false;
+    let mut end: Option<Deployment> = None;
+    for _ in 0..2000 {
+        // The hooks report, as CodeDeploy's hooks do (retrying when the report's own tick
+        // crashed).
+        for exec in fault.invoked() {
+            if reported.contains(&exec) {
+                continue;
+            }
+            let (a, i, e) = (app.clone(), id.clone(), exec.clone());
+            match crashable(async move { a.hook_report(&i, &e, "Succeeded").await }).await {
+                Some(Ok(_)) => reported.push(exec),
+                Some(Err(err)) if err.to_string().contains("LifecycleEvent") => reported.push(exec),
+                Some(Err(_)) | None => {}
+            }
+        }
+        let (a, i) = (app.clone(), id.clone());
+        let wake = match crashable(async move { a.tick(&i, Observation::default()).await }).await {
+            Some(Ok(outcome)) => {
+                if let Some(alarm) = &alarm {
+                    let waiting = matches!(outcome.deployment.phase, Phase::Terminating { .. });
+                    if !alarmed && waiting {
+                        set_alarm_state(alarm, "ALARM").await;
+                        alarmed = true;
+                    }
+                }
+                match outcome.wake_after {
+                    None => {
+                        end = Some(outcome.deployment);
+                        break;
+                    }
+                    Some(ms) => ms,
+                }
+            }
+            // An AWS error, or a crash: a fresh tick goes on.
+            Some(Err(_)) | None => 5,
+        };
+        // A hook invoked in this tick reports at once.
+        if fault.invoked().iter().any(|e| !reported.contains(e)) {
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(wake.clamp(1, 200))).await;
+    }
+    fault.disarm();
+    let end = end.unwrap_or_else(|| panic!("{} {crash:?}: never ended", s.name));
+    let log = app.store.log(&id).await.expect("log");
+    let mut events = BTreeMap::new();
+    for l in &log {
+        if let Some((name, status)) = l.message.split_once(": ") {
+            if matches!(status, "Succeeded" | "Failed" | "Skipped")
+                && cutover_core::LifecycleEvent::ALL
+                    .iter()
+                    .any(|e| e.as_str() == name)
+            {
+                *events.entry(l.message.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut hooks = BTreeMap::new();
+    for exec in fault.invoked() {
+        // The execution id names its event; the secret part differs per run.
+        let event = exec.split('-').nth(2).unwrap_or_default().to_string();
+        *hooks.entry(event).or_insert(0) += 1;
+    }
+    let calls = fault.calls();
+    if crash.is_none() {
+        println!("{}: the clean run's calls: {:?}", s.name, fault.ops());
+    }
+    assert!(
+        crash.is_none() || fault.crashed() || crash.is_some_and(|(k, _)| k > calls),
+        "{} {crash:?}: the crash did not happen",
+        s.name
+    );
+    let stored = app.store.load(&id).await.expect("load");
+    assert!(
+        stored.outbox.is_empty(),
+        "{} {crash:?}: notifications left unsent: {:?}",
+        s.name,
+        stored.outbox
+    );
+    let end = Final {
+        production: forwards(&svc, &svc.s("productionListenerArn")).await,
+        test: forwards(&svc, &svc.s("testListenerArn")).await,
+        task_sets: task_sets(&svc, &id).await,
+        status: end.status,
+        rolled_back: end.rolled_back,
+        error: end.error.map(|e| e.code.as_str().to_string()),
+        events,
+        hooks,
+        notifications: delivered(&queue).await,
+    };
+    s.services.lock().unwrap().push(svc);
+    (calls, end, log.iter().map(|l| l.message.clone()).collect())
+}
+
+async fn scenario(
+    name: &'static str,
+    prefix: &'static str,
+    config: &'static str,
+    termination_wait: u32,
+    hooks: bool,
+    alarm: bool,
+) -> Scenario {
+    let services = Mutex::new(seed_services(prefix, alarm));
+    let hooks = if hooks {
+        // All five ECS hooks, run by one seeded function that answers nothing queued: the
+        // emulator echoes the payload, which Cutover reads as "the hook will report".
+        let f = unique("CrashEcsHook");
+        seed_function(&f, 1);
+        [
+            "BeforeInstall",
+            "AfterInstall",
+            "AfterAllowTestTraffic",
+            "BeforeAllowTraffic",
+            "AfterAllowTraffic",
+        ]
+        .into_iter()
+        .map(|e| (e, f.clone()))
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let custom = config.starts_with("Crash").then(|| {
+        cutover_core::config::DeploymentConfig::parse_document(&format!(
+            "{{\"deploymentConfigName\": \"{config}\", \"computePlatform\": \"ECS\", \"trafficRoutingConfig\": {{\"type\": \"TimeBasedLinear\", \"timeBasedLinear\": {{\"linearPercentage\": 34, \"linearInterval\": 1}}}}}}"
+        ))
+        .expect("the custom configuration")
+    });
+    Scenario {
+        name,
+        config,
+        custom,
+        termination_wait,
+        hooks,
+        services,
+    }
+}
+
+/// The end a scenario must reach: status, error code (with a rollback), the target group
+/// both listeners forward to, the one task set left (PRIMARY), the last notification.
+type End = (
+    DeploymentStatus,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// The clean run (checked against `expect`), then a crash at every call before and after
+/// (`CRASH_ECS_ONLY=After:16` runs one): every run converges on the clean run's end.
+async fn crash_at_every_call(s: Scenario, expect: End) {
+    let s = Arc::new(s);
+    quiet_injected_panics();
+    let started = Instant::now();
+    let (n, clean, _) = run(s.clone(), None).await;
+    println!(
+        "{}: clean run: {n} AWS calls in {:.1?}; now {} crashed runs",
+        s.name,
+        started.elapsed(),
+        2 * n
+    );
+    let (status, error, side, set, note) = expect;
+    let on = vec![(side.to_string(), 100)];
+    assert_eq!(
+        (clean.status, clean.rolled_back, clean.error.as_deref()),
+        (status, error.is_some(), error),
+        "{}: the clean run {clean:?}",
+        s.name
+    );
+    assert_eq!((&clean.production, &clean.test), (&on, &on), "{clean:?}");
+    let left = vec![(set.to_string(), "PRIMARY".to_string())];
+    assert_eq!(clean.task_sets, left, "{clean:?}");
+    assert!(
+        clean.notifications.contains(&"DeploymentStart".to_string())
+            && clean.notifications.contains(&note.to_string())
+            && clean.hooks.len() == s.hooks.len()
+            && clean.hooks.values().all(|c| *c == 1)
+            && clean.events.values().all(|c| *c == 1),
+        "{}: the clean run {clean:?}",
+        s.name
+    );
+    let only = std::env::var("CRASH_ECS_ONLY").ok();
+    let mut cases = Vec::new();
+    for k in 1..=n {
+        for when in [When::Before, When::After] {
+            let case = format!("{when:?}:{k}");
+            if only
+                .as_ref()
+                .is_none_or(|o| o.split(',').any(|c| c == case))
+            {
+                cases.push((k, when));
+            }
+        }
+    }
+    let tried = cases.len();
+    let mut longest = n;
+    let mut running = tokio::task::JoinSet::new();
+    let mut cases = cases.into_iter();
+    loop {
+        while running.len() < JOBS {
+            let Some((k, when)) = cases.next() else { break };
+            let s = s.clone();
+            running.spawn(async move { (k, when, run(s, Some((k, when))).await) });
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        let (k, when, (calls, got, log)) = done.expect("a run panicked");
+        longest = longest.max(calls);
+        assert_eq!(
+            got,
+            clean,
+            "{}: a crash {when:?} call {k} of {n} did not converge on the clean run's end; its log:\n{}",
+            s.name,
+            log.join("\n")
+        );
+    }
+    println!(
+        "{}: clean run {n} AWS calls; crashed before and after each of calls 1..={n} ({tried} runs + the clean one, up to {longest} calls with the resume) in {:.0?}: every run ended as the clean run ({:?})",
+        s.name,
+        started.elapsed(),
+        clean
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ecs_linear_with_all_five_hooks_survives_a_crash_at_every_call() {
+    let s = scenario(
+        "ECS linear with all five hooks",
+        "cel",
+        // Three shifts (34, 68, 100 %): a later shift makes the same calls as these.
+        "CrashEcsLinear34PercentEvery1Minute",
+        1,
+        true,
+        false,
+    )
+    .await;
+    let end = (
+        DeploymentStatus::Succeeded,
+        None,
+        "green",
+        "replacement",
+        "DeploymentSuccess",
+    );
+    crash_at_every_call(s, end).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ecs_alarm_in_the_termination_wait_rolls_back_through_a_crash_at_every_call() {
+    let s = scenario(
+        "ECS alarm during the termination wait",
+        "cet",
+        "CodeDeployDefault.ECSAllAtOnce",
+        2880,
+        false,
+        true,
+    )
+    .await;
+    let end = (
+        DeploymentStatus::Failed,
+        Some("ALARM_ACTIVE"),
+        "blue",
+        "original",
+        "DeploymentRollback",
+    );
+    crash_at_every_call(s, end).await;
+}
