@@ -217,9 +217,15 @@ fn tick_and_start_permissions_cover_their_calls_and_no_more() {
     let start = set(START);
     let pipeline: BTreeSet<String> = start.union(&set(PIPELINE_EXTRAS)).cloned().collect();
     let extras = set(TABLE_EXTRAS);
-    // `drive` lists the driver's executions and starts a new one.
-    let control: BTreeSet<String> = tick
-        .union(&set(&["states:ListExecutions", "states:StartExecution"]))
+    // An input (stop, continue, a hook's report, an alarm) wakes the driver: it lists the
+    // deployment's executions, starts a new one and stops the sleeping one; `drive` lists
+    // and starts.
+    let woken: BTreeSet<String> = tick
+        .union(&set(&[
+            "states:ListExecutions",
+            "states:StartExecution",
+            "states:StopExecution",
+        ]))
         .cloned()
         .collect();
     // The driver's tick starts its own successor execution.
@@ -232,7 +238,7 @@ fn tick_and_start_permissions_cover_their_calls_and_no_more() {
         let needed = match bin {
             "start" => &start,
             "pipeline" => &pipeline,
-            "control" => &control,
+            "control" | "alarm" | "hook-report" => &woken,
             "advance" => &advance,
             _ => &tick,
         };

@@ -135,9 +135,10 @@ fn advance_output(outcome: &crate::service::TickOutcome) -> AdvanceOutput {
         continue_as_new: false,
         deployment_id: outcome.deployment.id.clone(),
         status: outcome.deployment.status.as_str().to_string(),
-        done: outcome.wake_after.is_none(),
+        done: outcome.sleep_after.is_none(),
+        // Inputs wake the driver (`wake_driver`): it sleeps until the next deadline.
         wait_seconds: outcome
-            .wake_after
+            .sleep_after
             .map(|ms| ms.div_ceil(1000).max(1))
             .unwrap_or(0),
     }
@@ -233,28 +234,14 @@ pub async fn redrive(app: &App, id: &str) -> Result<Deployment> {
             "this function has no state machine to drive deployments (CUTOVER_STATE_MACHINE_ARN); drive it with `cutover drive ID --local`",
         ));
     };
-    let mut pages = sfn
-        .list_executions()
-        .state_machine_arn(arn)
-        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::aws("StepFunctions", "ListExecutions", &e))?;
-        let prefix = format!("{id}-");
-        if let Some(running) = page
-            .executions()
-            .iter()
-            .find(|e| e.name() == id || e.name().starts_with(&prefix))
-        {
-            return Err(Error::refused(
-                "DeploymentBeingDriven",
-                format!(
-                    "deployment {id} is being driven by execution {} of the state machine; follow it with `cutover status {id}`",
-                    running.name()
-                ),
-            ));
-        }
+    if let Some(running) = running_executions(sfn, arn, id).await?.first() {
+        return Err(Error::refused(
+            "DeploymentBeingDriven",
+            format!(
+                "deployment {id} is being driven by execution {} of the state machine; follow it with `cutover status {id}`",
+                running.name()
+            ),
+        ));
     }
     let name = format!("{id}-{}", crate::service::now_ms());
     sfn.start_execution()
@@ -266,6 +253,82 @@ pub async fn redrive(app: &App, id: &str) -> Result<Deployment> {
         .map_err(|e| Error::aws("StepFunctions", "StartExecution", &e))?;
     tracing::info!(deployment = %id, execution = %name, "driver started again");
     Ok(dep)
+}
+
+/// The running executions of the state machine that drive deployment `id` (named `<id>`
+/// or `<id>-...`).
+async fn running_executions(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+    id: &str,
+) -> Result<Vec<aws_sdk_sfn::types::ExecutionListItem>> {
+    let mut pages = sfn
+        .list_executions()
+        .state_machine_arn(arn)
+        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+        .into_paginator()
+        .send();
+    let prefix = format!("{id}-");
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::aws("StepFunctions", "ListExecutions", &e))?;
+        found.extend(
+            page.executions()
+                .iter()
+                .filter(|e| e.name() == id || e.name().starts_with(&prefix))
+                .cloned(),
+        );
+    }
+    Ok(found)
+}
+
+/// Wakes the driver of a deployment after an input changed it (a stop, a `continue`, a
+/// hook's report, an alarm): starts a new execution (`<id>-w<ms>`) that ticks now, then
+/// stops the ones that were sleeping (only stops them when the input ended the
+/// deployment and nothing is left to send). This is what lets the state machine
+/// sleep until the next deadline instead of polling for inputs. A failure is logged, not
+/// returned: the input is saved, and the sleeping driver still wakes at its deadline or
+/// alarm poll. (A wake that dies between the start and the stops leaves two drivers for a
+/// while; ticks are fenced, so that costs ticks, not safety, and the next wake stops the
+/// extra one.)
+pub async fn wake_driver(app: &App, dep: &Deployment) {
+    let Some((sfn, arn)) = &app.driver else {
+        return;
+    };
+    let id = dep.id.as_str();
+    // Ended by the input with nothing left to send: the sleeping driver has nothing to do.
+    let ended = dep.is_done() && dep.outbox.is_empty();
+    let woke = async {
+        let sleeping = running_executions(sfn, arn, id).await?;
+        let cause = if ended {
+            "the deployment ended".to_string()
+        } else {
+            let name = format!("{id}-w{}", crate::service::now_ms());
+            sfn.start_execution()
+                .state_machine_arn(arn)
+                .name(&name)
+                .input(json!({"deploymentId": id}).to_string())
+                .send()
+                .await
+                .map_err(|e| Error::aws("StepFunctions", "StartExecution", &e))?;
+            format!("woken by an input: {name} drives the deployment now")
+        };
+        for e in &sleeping {
+            sfn.stop_execution()
+                .execution_arn(e.execution_arn())
+                .cause(&cause)
+                .send()
+                .await
+                .map_err(|e| Error::aws("StepFunctions", "StopExecution", &e))?;
+        }
+        Ok::<_, Error>(cause)
+    };
+    match woke.await {
+        Ok(cause) => tracing::info!(deployment = %id, %cause, "driver woken"),
+        Err(e) => {
+            tracing::warn!(deployment = %id, error = %e, "driver not woken; it ticks at its next deadline")
+        }
+    }
 }
 
 /// `advance`: one tick of the Step Functions loop.
@@ -330,6 +393,7 @@ pub async fn hook_report(app: &App, event: Value) -> Result<Value> {
             &input.status,
         )
         .await?;
+    wake_driver(app, &outcome.deployment).await;
     Ok(json!({
         "deploymentId": outcome.deployment.id,
         "lifecycleEventHookExecutionId": input.lifecycle_event_hook_execution_id,
@@ -352,6 +416,9 @@ pub async fn alarm(app: &App, event: Value) -> Result<Value> {
         return Ok(json!({"alarmName": name, "state": state, "ticked": []}));
     }
     let outcomes = app.cutover.on_alarm(name).await?;
+    for o in &outcomes {
+        wake_driver(app, &o.deployment).await;
+    }
     let ticked: Vec<Value> = outcomes
         .iter()
         .map(|o| json!({"deploymentId": o.deployment.id, "status": o.deployment.status.as_str(), "rolledBack": o.deployment.rolled_back}))
@@ -441,16 +508,14 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
                     Some("stopped through the control function".into()),
                 )
                 .await?;
+            wake_driver(app, &o.deployment).await;
             Ok(o.deployment.summary())
         }
         ControlInput::Continue { deployment_id } => {
             check_id(&deployment_id)?;
-            Ok(app
-                .cutover
-                .proceed(&deployment_id)
-                .await?
-                .deployment
-                .summary())
+            let o = app.cutover.proceed(&deployment_id).await?;
+            wake_driver(app, &o.deployment).await;
+            Ok(o.deployment.summary())
         }
         ControlInput::Status { deployment_id } => {
             check_id(&deployment_id)?;

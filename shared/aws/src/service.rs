@@ -56,18 +56,37 @@ enum Once {
     Lost,
     /// Saved (or nothing to save), with the engine's wake-up, the answer of a hook the
     /// decision invoked, and the first error of its effects (the decision stands).
-    Saved(Deployment, Option<u64>, Option<HookAnswer>, Option<Error>),
+    Saved(Deployment, Wake, Option<HookAnswer>, Option<Error>),
     /// The decision would invoke a hook, which only a driver's tick does: not saved.
     LeftToDriver(Deployment),
 }
+
+/// The engine's two wake-ups: `(wake_after, sleep_after)` of its decision.
+type Wake = (Option<u64>, Option<u64>);
 
 /// What a tick leaves behind.
 #[derive(Debug, Clone)]
 pub struct TickOutcome {
     /// The deployment as stored now.
     pub deployment: Deployment,
-    /// When to tick again; `None` when done.
+    /// When to tick again; `None` when done. A driver nothing else wakes (`--local`)
+    /// uses this.
     pub wake_after: Option<u64>,
+    /// When to tick again for a driver that every input wakes (the state machine; see
+    /// [`crate::functions::wake_driver`]): the next deadline, or the alarm poll interval
+    /// while alarms are watched. Never sooner than `wake_after`.
+    pub sleep_after: Option<u64>,
+}
+
+impl TickOutcome {
+    /// An outcome whose two wake-ups are the same.
+    fn after(deployment: Deployment, wake_after: Option<u64>) -> TickOutcome {
+        TickOutcome {
+            deployment,
+            wake_after,
+            sleep_after: wake_after,
+        }
+    }
 }
 
 /// Everything a tick needs: the store and the AWS adapters, built once.
@@ -161,16 +180,10 @@ impl Cutover {
                     // A deployment that ended with notifications still unsent is ticked
                     // again until they are.
                     let wake_after = (!deployment.outbox.is_empty()).then_some(1000);
-                    return Ok(TickOutcome {
-                        deployment,
-                        wake_after,
-                    });
+                    return Ok(TickOutcome::after(deployment, wake_after));
                 }
                 Ok(Once::LeftToDriver(deployment)) => {
-                    return Ok(TickOutcome {
-                        deployment,
-                        wake_after: Some(0),
-                    })
+                    return Ok(TickOutcome::after(deployment, Some(0)))
                 }
                 Ok(Once::Lost) => {
                     conflicts += 1;
@@ -185,12 +198,9 @@ impl Cutover {
                     }
                     let deployment = self.store.load(id).await?;
                     let wake_after = if deployment.is_done() { None } else { Some(0) };
-                    return Ok(TickOutcome {
-                        deployment,
-                        wake_after,
-                    });
+                    return Ok(TickOutcome::after(deployment, wake_after));
                 }
-                Ok(Once::Saved(saved, wake_after, answer, error)) => {
+                Ok(Once::Saved(saved, (wake_after, sleep_after), answer, error)) => {
                     decisions += 1;
                     if carry.take().is_some() {
                         input_saved = Some(saved.clone());
@@ -201,10 +211,8 @@ impl Cutover {
                             return Err(e);
                         }
                         tracing::warn!(deployment = %id, error = %e, "an effect failed after the input was saved; the next tick goes on");
-                        return Ok(TickOutcome {
-                            wake_after: if saved.is_done() { None } else { Some(1000) },
-                            deployment: saved,
-                        });
+                        let wake_after = if saved.is_done() { None } else { Some(1000) };
+                        return Ok(TickOutcome::after(saved, wake_after));
                     }
                     if let Some(answer) = answer {
                         conflicts = 0;
@@ -220,6 +228,7 @@ impl Cutover {
                             return Ok(TickOutcome {
                                 deployment: saved,
                                 wake_after,
+                                sleep_after,
                             })
                         }
                     }
@@ -233,10 +242,7 @@ impl Cutover {
                         } else {
                             Some(1000)
                         };
-                        return Ok(TickOutcome {
-                            deployment,
-                            wake_after,
-                        });
+                        return Ok(TickOutcome::after(deployment, wake_after));
                     }
                     None => return Err(e),
                 },
@@ -270,7 +276,12 @@ impl Cutover {
         let unchanged =
             decision.next == dep && decision.actions.is_empty() && decision.log.is_empty();
         if unchanged {
-            return Ok(Once::Saved(dep, decision.wake_after, None, None));
+            return Ok(Once::Saved(
+                dep,
+                (decision.wake_after, decision.sleep_after),
+                None,
+                None,
+            ));
         }
         let invokes = decision
             .actions
@@ -313,7 +324,8 @@ impl Cutover {
             }
         }
         let saved = self.flush_outbox(saved).await;
-        Ok(Once::Saved(saved, decision.wake_after, answer, first_error))
+        let wake = (decision.wake_after, decision.sleep_after);
+        Ok(Once::Saved(saved, wake, answer, first_error))
     }
 
     /// Invokes the hook a saved decision claimed. An invocation that could not be made
@@ -426,10 +438,7 @@ impl Cutover {
                 Ok(saved) => {
                     tracing::warn!(deployment = %id, message = %saved.error.as_ref().map(|e| e.message.as_str()).unwrap_or(""), "deployment abandoned on request");
                     let deployment = self.flush_outbox(saved).await;
-                    return Ok(TickOutcome {
-                        deployment,
-                        wake_after: None,
-                    });
+                    return Ok(TickOutcome::after(deployment, None));
                 }
                 Err(Error::Conflict(_)) => continue,
                 Err(e) => return Err(e),

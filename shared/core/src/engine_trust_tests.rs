@@ -653,3 +653,36 @@ fn ecs_an_early_continue_is_kept_until_the_replacement_is_primary() {
         d2.next.phase
     );
 }
+
+#[test]
+fn a_woken_driver_sleeps_until_the_deadline_and_polls_only_for_alarms() {
+    let poll = DeploymentOptions::default().alarm_poll_seconds * 1000;
+    let awaiting_report = |options: DeploymentOptions| {
+        let dep = deployment(CANARY, &[LifecycleEvent::BeforeAllowTraffic], options);
+        let entered = decide(&dep, &Observation::default(), T0);
+        let claimed = decide(&entered.next, &Observation::default(), T0);
+        let answer = Observation {
+            hook_response: Some(HookAnswer {
+                execution_id: claimed.next.hook.as_ref().unwrap().execution_id.clone(),
+                invocation: 1,
+                response: HookResponse::Deferred,
+            }),
+            ..Default::default()
+        };
+        decide(&claimed.next, &answer, T0 + 1)
+    };
+    // Waiting for the hook's report, nothing watched: a driver nothing wakes looks again
+    // at the poll interval; one that inputs wake sleeps until the hook's deadline.
+    let d = awaiting_report(DeploymentOptions::default());
+    assert!(d.next.hook.as_ref().unwrap().in_flight_until.is_none());
+    let deadline = DeploymentOptions::default().hook_timeout_seconds * 1000 - 1;
+    assert_eq!(d.wake_after, Some(poll));
+    assert_eq!(d.sleep_after, Some(deadline));
+    // Alarms watched: the alarm poll is the backstop either way.
+    let watched = awaiting_report(DeploymentOptions {
+        alarms: vec!["errors".into()],
+        ..Default::default()
+    });
+    assert_eq!(watched.wake_after, Some(poll));
+    assert_eq!(watched.sleep_after, Some(poll));
+}

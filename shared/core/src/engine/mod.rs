@@ -139,8 +139,14 @@ pub struct Decision {
     pub next: Deployment,
     /// What to do, in order.
     pub actions: Vec<Action>,
-    /// When to decide again; `None` when the deployment is done.
+    /// When to decide again; `None` when the deployment is done. For a driver nothing
+    /// else wakes (`--local`): it also looks again at the alarm poll interval for what
+    /// another process may have recorded (a `continue`, a hook's report).
     pub wake_after: Option<Millis>,
+    /// When a driver that every input wakes (the state machine) decides again: at the
+    /// next deadline, or at the alarm poll interval while alarms are watched (a backstop
+    /// for a lost alarm event). Never sooner than `wake_after`.
+    pub sleep_after: Option<Millis>,
     /// Lines for the deployment's event log.
     pub log: Vec<String>,
 }
@@ -293,6 +299,7 @@ pub fn abandon(dep: &Deployment, reason: Option<&str>, now: Millis) -> Option<De
         next: c.d,
         actions: c.actions,
         wake_after: None,
+        sleep_after: None,
         log: c.log,
     })
 }
@@ -313,11 +320,11 @@ pub fn decide(dep: &Deployment, obs: &Observation, now: Millis) -> Decision {
     if c.d != *dep || !c.actions.is_empty() || !c.log.is_empty() {
         c.d.decided_at = now;
     }
-    let wake_after = wake_after(&c.d, now);
     Decision {
+        wake_after: wake_after(&c.d, now, false),
+        sleep_after: wake_after(&c.d, now, true),
         next: c.d,
         actions: c.actions,
-        wake_after,
         log: c.log,
     }
 }
@@ -540,10 +547,16 @@ fn baking_step(c: &mut Ctx, step: usize, until: Millis) {
 }
 
 /// When the deployment wants to be ticked again after reaching `dep`'s state at `now`.
-fn wake_after(dep: &Deployment, now: Millis) -> Option<Millis> {
+/// `woken`: the driver is woken by every input (a stop, a `continue`, a hook's report, an
+/// alarm event), so it needs to look only at deadlines, and at the alarm poll interval
+/// while alarms are watched (a lost alarm event's backstop); otherwise it also looks at
+/// the poll interval for inputs another process recorded.
+fn wake_after(dep: &Deployment, now: Millis, woken: bool) -> Option<Millis> {
     let poll = dep.options.alarm_poll_seconds * 1000;
     let watching = watching_alarms(dep);
     let capped = |t: Millis| if watching { t.min(poll) } else { t };
+    // What only an input can end: looked at again at the poll interval unless inputs wake.
+    let input = |t: Millis| if woken { t } else { t.min(poll) };
     let backoff = |attempts: u32| match attempts {
         0 | 1 => 0,
         n => (CONFIRM_RETRY_MS << (n - 2).min(5)).min(30_000),
@@ -568,10 +581,9 @@ fn wake_after(dep: &Deployment, now: Millis) -> Option<Millis> {
             let deadline = since + dep.options.scaled_ms(dep.options.install_timeout_seconds);
             Some(capped(deadline.saturating_sub(now).min(INSTALL_POLL_MS)))
         }
-        // An operator's `continue` may arrive through another process: look again at the
-        // poll interval so a driver loop picks it up.
+        // An operator's `continue` ends these waits early.
         Phase::Ready { until } | Phase::Terminating { until, .. } => {
-            Some(until.saturating_sub(now).min(poll))
+            Some(capped(input(until.saturating_sub(now))))
         }
         Phase::Hook { .. } => {
             let Some(h) = &dep.hook else { return Some(0) };
@@ -580,13 +592,12 @@ fn wake_after(dep: &Deployment, now: Millis) -> Option<Millis> {
             if let Some(until) = h.in_flight_until {
                 // The tick that claimed the invocation decides on its answer; another looks
                 // when the claim lapses, or sooner for a report.
-                t = t.min(until.saturating_sub(now)).min(poll);
+                t = input(t.min(until.saturating_sub(now)));
             } else if let Some(at) = h.next_invoke_at {
                 t = t.min(at.saturating_sub(now));
             } else {
-                // Waiting for a report: look again at the poll interval so a report that
-                // arrived through another path is picked up by the driver's loop.
-                t = t.min(poll);
+                // Waiting for the hook's report.
+                t = input(t);
             }
             Some(capped(t))
         }
