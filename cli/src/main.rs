@@ -6,6 +6,7 @@
 
 mod deploy;
 mod drive;
+mod hints;
 mod remote;
 mod render;
 
@@ -477,7 +478,11 @@ fn main() -> ExitCode {
     };
     match rt.block_on(run(cli, given)) {
         Ok(code) => ExitCode::from(code),
-        Err(f) => {
+        Err(mut f) => {
+            let profile = std::env::var("AWS_PROFILE").ok();
+            if let Some(hint) = hints::credentials_hint(&f.message, profile.as_deref()) {
+                f.message = format!("{}\n  hint: {hint}", f.message);
+            }
             if output == Output::Json {
                 println!(
                     "{}",
