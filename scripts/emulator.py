@@ -368,7 +368,60 @@ def configure_moto() -> None:
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
     LambdaFunction.invoke = invoke_function  # type: ignore[method-assign]
     patch_alias_revisions()
+    patch_alarm_types()
     patch_events()
+
+
+def patch_alarm_types() -> None:
+    """DescribeAlarms' AlarmTypes as AWS reads it. moto 5.2.5 ignores AlarmTypes
+    and returns composite alarms with the metric ones whatever the request asks.
+    AWS returns only metric alarms when AlarmTypes is omitted ("If you omit this
+    parameter, only metric alarms are returned, even if composite alarms exist"),
+    so a reader that does not ask for composite alarms must not find them here
+    either."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    describe_alarms = CloudWatchResponse.describe_alarms
+
+    def describe_alarms_patched(self: Any) -> Any:
+        wanted = self._get_param("AlarmTypes", []) or ["MetricAlarm"]
+        result = describe_alarms(self).result
+        return ActionResult(
+            {
+                "MetricAlarms": result["MetricAlarms"] if "MetricAlarm" in wanted else [],
+                "CompositeAlarms": result["CompositeAlarms"] if "CompositeAlarm" in wanted else [],
+            }
+        )
+
+    CloudWatchResponse.describe_alarms = describe_alarms_patched
+
+    # moto 5.2.5 models composite alarms (an alarm with a rule) but has no
+    # PutCompositeAlarm handler ("not been implemented"): store one through its
+    # backend, as AWS would, starting in INSUFFICIENT_DATA.
+    from moto.core.responses import EmptyResult
+
+    def put_composite_alarm(self: Any) -> Any:
+        self.cloudwatch_backend.put_metric_alarm(
+            name=self._get_param("AlarmName"),
+            namespace=None,
+            metric_name=None,
+            comparison_operator=None,
+            evaluation_periods=None,
+            period=None,
+            threshold=None,
+            statistic=None,
+            description=self._get_param("AlarmDescription"),
+            dimensions=[],
+            alarm_actions=self._get_param("AlarmActions", []),
+            ok_actions=self._get_param("OKActions", []),
+            insufficient_data_actions=self._get_param("InsufficientDataActions", []),
+            actions_enabled=self._get_param("ActionsEnabled", True),
+            rule=self._get_param("AlarmRule"),
+        )
+        return EmptyResult()
+
+    CloudWatchResponse.put_composite_alarm = put_composite_alarm
 
 
 def patch_alias_revisions() -> None:

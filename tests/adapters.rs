@@ -302,6 +302,31 @@ async fn alarms_are_read_through_the_cbor_protocol() {
     assert_eq!(views[2].state, AlarmState::Missing);
 }
 
+#[tokio::test]
+async fn a_composite_alarm_is_found_only_when_asked_for() {
+    let child = unique("child");
+    seed(&["alarm", "--name", &child, "--state", "OK"]);
+    let composite = unique("composite");
+    let sdk = sdk_config().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+    cw.put_composite_alarm()
+        .alarm_name(&composite)
+        .alarm_rule(format!("ALARM(\"{child}\")"))
+        .send()
+        .await
+        .expect("PutCompositeAlarm");
+    // As in AWS: DescribeAlarms without AlarmTypes returns metric alarms only.
+    let plain = cw
+        .describe_alarms()
+        .alarm_names(&composite)
+        .send()
+        .await
+        .expect("DescribeAlarms");
+    assert!(plain.composite_alarms().is_empty(), "{plain:?}");
+    let views = Alarms::new(cw).read(std::slice::from_ref(&composite)).await.unwrap();
+    assert_ne!(views[0].state, AlarmState::Missing, "{views:?}");
+}
+
 /// A one-shot HTTP endpoint on loopback that records what is POSTed to it.
 fn http_sink() -> (String, std::sync::mpsc::Receiver<String>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
