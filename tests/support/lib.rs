@@ -41,6 +41,7 @@ pub fn emulator() -> &'static Emulator {
     EMULATOR.get_or_init(|| {
         let status = Command::new("bash")
             .arg(repo().join("scripts/install-emulator"))
+            .arg("--emulator-only")
             .status()
             .expect("run scripts/install-emulator");
         assert!(status.success(), "scripts/install-emulator failed");
