@@ -323,7 +323,10 @@ async fn a_composite_alarm_is_found_only_when_asked_for() {
         .await
         .expect("DescribeAlarms");
     assert!(plain.composite_alarms().is_empty(), "{plain:?}");
-    let views = Alarms::new(cw).read(std::slice::from_ref(&composite)).await.unwrap();
+    let views = Alarms::new(cw)
+        .read(std::slice::from_ref(&composite))
+        .await
+        .unwrap();
     assert_ne!(views[0].state, AlarmState::Missing, "{views:?}");
 }
 

@@ -14,7 +14,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use cutover_core::appspec::{AwsVpcConfiguration, CapacityProviderItem, EcsResource};
 use cutover_core::group::{EcsGroup, ReadyAction};
 use cutover_core::model::{EcsTarget, ListenerView, ListenersView, TaskSetView};
-use std::fmt;
 
 const ECS: &str = "ECS";
 const ELB: &str = "ElasticLoadBalancing";
@@ -27,11 +26,19 @@ pub struct EcsRouter {
 }
 
 /// Maps an SDK error: missing permissions are refused with the IAM action to allow;
-/// everything else is an [`Error::Aws`], retryable when throttled or on a server fault.
-fn aws_error<E, R>(service: &'static str, operation: &'static str, err: &SdkError<E, R>) -> Error
+/// everything else is an [`Error::Aws`], retryable as the SDK classifies it.
+fn aws_error<E>(
+    service: &'static str,
+    operation: &'static str,
+    err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> Error
 where
-    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
+    E: std::error::Error
+        + ProvideErrorMetadata
+        + aws_smithy_types::retry::ProvideErrorKind
+        + Send
+        + Sync
+        + 'static,
 {
     let code = ProvideErrorMetadata::code(err);
     if matches!(
@@ -52,30 +59,7 @@ where
             ),
         );
     }
-    match Error::aws(service, operation, err) {
-        Error::Aws {
-            service,
-            operation,
-            message,
-            retryable,
-        } => Error::Aws {
-            service,
-            operation,
-            message,
-            retryable: retryable
-                || matches!(
-                    code,
-                    Some(
-                        "Throttling"
-                            | "ThrottlingException"
-                            | "ServerException"
-                            | "ServiceUnavailable"
-                            | "InternalFailure"
-                    )
-                ),
-        },
-        other => other,
-    }
+    Error::aws(service, operation, err)
 }
 
 /// An [`Error::Aws`] for an answer that lacks what was asked for.

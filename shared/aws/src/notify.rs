@@ -150,7 +150,7 @@ impl Notifier {
                     "{code}: {}",
                     out.entries()[0].error_message().unwrap_or("no message")
                 ),
-                retryable: code == "ThrottlingException" || code == "InternalFailure",
+                retryable: crate::error::is_retryable_code(code),
             }),
             None => Ok(()),
         }
