@@ -598,6 +598,7 @@ impl Mode {
                     deployment_id: id.to_string(),
                     rollback,
                     force,
+                    from_driver: false,
                 })
                 .await?,
             ),

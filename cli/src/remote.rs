@@ -499,6 +499,7 @@ mod tests {
             deployment_id: "d-ABCDEFGHI".into(),
             rollback: Some(true),
             force: false,
+            from_driver: false,
         })
         .unwrap();
         assert_eq!(

@@ -443,6 +443,10 @@ pub enum ControlInput {
         /// ABANDONED), whatever its state.
         #[serde(default)]
         force: bool,
+        /// The driver itself asks (its GiveUp state, after Advance kept failing): no new
+        /// driver is woken, which would fail the same way and give up again, for ever.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        from_driver: bool,
     },
     /// Resume an unfinished deployment: start the state machine on it again, unless an
     /// execution of it is still running.
@@ -498,6 +502,7 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
             deployment_id,
             rollback,
             force: false,
+            from_driver,
         } => {
             check_id(&deployment_id)?;
             let o = app
@@ -508,7 +513,9 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
                     Some("stopped through the control function".into()),
                 )
                 .await?;
-            wake_driver(app, &o.deployment).await;
+            if !from_driver {
+                wake_driver(app, &o.deployment).await;
+            }
             Ok(o.deployment.summary())
         }
         ControlInput::Continue { deployment_id } => {
@@ -559,6 +566,25 @@ mod tests {
             serde_json::to_value(&parsed).unwrap()
         );
         parsed
+    }
+
+    #[test]
+    fn the_drivers_own_stop_wakes_no_driver() {
+        // What the state machine's GiveUp state sends (its payload, with the id filled).
+        let asl: Value =
+            serde_json::from_str(include_str!("../../../statemachine/driver.asl.json")).unwrap();
+        let mut payload = asl["States"]["GiveUp"]["Parameters"]["Payload"].clone();
+        let map = payload.as_object_mut().unwrap();
+        map.remove("deploymentId.$");
+        map.insert("deploymentId".into(), json!("d-ABCDEFGHI"));
+        match parse::<ControlInput>(payload, "control").unwrap() {
+            ControlInput::Stop {
+                from_driver,
+                rollback,
+                ..
+            } => assert!(from_driver && rollback == Some(true)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
