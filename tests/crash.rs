@@ -80,49 +80,7 @@ async fn reset(s: &Scenario) -> String {
         set_alarm_state(alarm, "OK").await;
     }
     // A queue of this run's own, subscribed to the topic.
-    let (url, arn) = sqs_queue("crash-q").await;
-    aws_sdk_sns::Client::new(&sdk)
-        .subscribe()
-        .topic_arn(&s.topic)
-        .protocol("sqs")
-        .endpoint(arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("Subscribe");
-    url
-}
-
-/// The notification kinds delivered to the run's queue, each once.
-async fn delivered(queue: &str) -> Vec<String> {
-    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
-    let mut kinds = std::collections::BTreeSet::new();
-    for _ in 0..20 {
-        let out = sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        if out.messages().is_empty() {
-            break;
-        }
-        for m in out.messages() {
-            let body: serde_json::Value =
-                serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
-            if let Some(kind) = body["event"].as_str() {
-                kinds.insert(kind.to_string());
-            }
-            sqs.delete_message()
-                .queue_url(queue)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .ok();
-        }
-    }
-    kinds.into_iter().collect()
+    queue_on(&s.topic, "crash-q").await
 }
 
 /// One run of the scenario with the crash `crash` (or none): the calls it made and how

@@ -72,69 +72,8 @@ async fn subscribe() -> (String, String) {
         .topic_arn()
         .unwrap()
         .to_string();
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name(unique("crash-ecs-q"))
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap();
-    aws_sdk_sns::Client::new(&sdk)
-        .subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("Subscribe");
+    let url = queue_on(&topic, "crash-ecs-q").await;
     (topic, url)
-}
-
-/// The notification kinds delivered to the run's queue, each once.
-async fn delivered(queue: &str) -> Vec<String> {
-    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
-    let mut kinds = std::collections::BTreeSet::new();
-    for _ in 0..20 {
-        let out = sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        if out.messages().is_empty() {
-            break;
-        }
-        for m in out.messages() {
-            let body: serde_json::Value =
-                serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
-            if let Some(kind) = body["event"].as_str() {
-                kinds.insert(kind.to_string());
-            }
-            sqs.delete_message()
-                .queue_url(queue)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .ok();
-        }
-    }
-    kinds.into_iter().collect()
 }
 
 /// One run of the scenario on a fresh service with the crash `crash` (or none): the calls
@@ -278,16 +217,10 @@ async fn scenario(
         // emulator echoes the payload, which Cutover reads as "the hook will report".
         let f = unique("CrashEcsHook");
         seed_function(&f, 1);
-        [
-            "BeforeInstall",
-            "AfterInstall",
-            "AfterAllowTestTraffic",
-            "BeforeAllowTraffic",
-            "AfterAllowTraffic",
-        ]
-        .into_iter()
-        .map(|e| (e, f.clone()))
-        .collect()
+        cutover_core::LifecycleEvent::ECS_HOOKS
+            .into_iter()
+            .map(|e| (e.as_str(), f.clone()))
+            .collect()
     } else {
         Vec::new()
     };

@@ -53,56 +53,12 @@ impl Service {
 
     /// An ECS AppSpec deploying task definition `revision`, with hooks.
     fn appspec(&self, revision: usize, hooks: &[(&str, &str)]) -> String {
-        let mut s = format!(
-            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{}\"\n        LoadBalancerInfo:\n          ContainerName: \"web\"\n          ContainerPort: 80\n        PlatformVersion: \"LATEST\"\n        NetworkConfiguration:\n          AwsvpcConfiguration:\n            Subnets: [\"{}\"]\n            SecurityGroups: [\"{}\"]\n            AssignPublicIp: \"DISABLED\"\n",
-            self.task_definition(revision),
-            self.0["subnets"][0].as_str().unwrap(),
-            self.0["securityGroups"][0].as_str().unwrap(),
-        );
-        if !hooks.is_empty() {
-            s.push_str("Hooks:\n");
-            for (event, function) in hooks {
-                s.push_str(&format!("  - {event}: \"{function}\"\n"));
-            }
-        }
-        s
+        ecs_appspec(&self.0, revision, hooks)
     }
-}
-
-async fn elb() -> aws_sdk_elasticloadbalancingv2::Client {
-    aws_sdk_elasticloadbalancingv2::Client::new(&sdk_config().await)
 }
 
 async fn ecs() -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::new(&sdk_config().await)
-}
-
-/// A listener's forward action as `(target group ARN, weight)` with weight > 0.
-async fn forwards(listener: &str) -> Vec<(String, i32)> {
-    let out = elb()
-        .await
-        .describe_listeners()
-        .listener_arns(listener)
-        .send()
-        .await
-        .unwrap();
-    let l = &out.listeners()[0];
-    let action = &l.default_actions()[0];
-    let mut v: Vec<(String, i32)> = match action.forward_config() {
-        Some(fc) => fc
-            .target_groups()
-            .iter()
-            .map(|t| {
-                (
-                    t.target_group_arn().unwrap_or_default().to_string(),
-                    t.weight().unwrap_or(1),
-                )
-            })
-            .collect(),
-        None => vec![(action.target_group_arn().unwrap_or_default().to_string(), 1)],
-    };
-    v.retain(|(_, w)| *w > 0);
-    v
 }
 
 /// The service's task sets as `(arn, status, externalId, task definition)`.
@@ -133,10 +89,10 @@ async fn task_sets(svc: &Service) -> Vec<(String, String, String, String)> {
 async fn assert_untouched(svc: &Service) {
     let blue = svc.s("blueTargetGroupArn");
     assert_eq!(
-        forwards(&svc.s("productionListenerArn")).await,
+        listener_forwards(&svc.s("productionListenerArn")).await,
         vec![(blue.clone(), 100)]
     );
-    let test = forwards(&svc.s("testListenerArn")).await;
+    let test = listener_forwards(&svc.s("testListenerArn")).await;
     assert_eq!(test.len(), 1, "test listener: {test:?}");
     assert_eq!(test[0].0, blue);
     let sets = task_sets(svc).await;
@@ -149,7 +105,7 @@ async fn assert_untouched(svc: &Service) {
 async fn assert_replaced(svc: &Service, id: &str, revision: usize) {
     let green = svc.s("greenTargetGroupArn");
     assert_eq!(
-        forwards(&svc.s("productionListenerArn")).await,
+        listener_forwards(&svc.s("productionListenerArn")).await,
         vec![(green, 100)]
     );
     let sets = task_sets(svc).await;
@@ -198,16 +154,10 @@ fn queue_hooks(n: usize, failed_at: Option<usize>) {
 fn five_hooks() -> Vec<(&'static str, String)> {
     let f = unique("EcsHook");
     seed_function(&f, 1);
-    [
-        "BeforeInstall",
-        "AfterInstall",
-        "AfterAllowTestTraffic",
-        "BeforeAllowTraffic",
-        "AfterAllowTraffic",
-    ]
-    .into_iter()
-    .map(|e| (e, f.clone()))
-    .collect()
+    cutover_core::LifecycleEvent::ECS_HOOKS
+        .into_iter()
+        .map(|e| (e.as_str(), f.clone()))
+        .collect()
 }
 
 fn as_refs<'a>(hooks: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
@@ -270,7 +220,7 @@ async fn linear_with_all_five_hooks_and_a_test_listener() {
     let id = st["deploymentId"].as_str().unwrap();
     assert_replaced(&svc, id, 2).await;
     // The test listener was pointed at green before production moved.
-    let test = forwards(&svc.s("testListenerArn")).await;
+    let test = listener_forwards(&svc.s("testListenerArn")).await;
     assert_eq!(test, vec![(svc.s("greenTargetGroupArn"), 100)]);
     let log = app().await.cutover.store.log(id).await.unwrap();
     let confirmed = log
@@ -308,11 +258,11 @@ async fn canary_with_a_ready_wait_released_by_continue() {
     assert_eq!(st["phase"]["phase"], "ready");
     // Waiting at Ready: test traffic on green, production untouched.
     assert_eq!(
-        forwards(&svc.s("productionListenerArn")).await,
+        listener_forwards(&svc.s("productionListenerArn")).await,
         vec![(svc.s("blueTargetGroupArn"), 100)]
     );
     assert_eq!(
-        forwards(&svc.s("testListenerArn")).await,
+        listener_forwards(&svc.s("testListenerArn")).await,
         vec![(svc.s("greenTargetGroupArn"), 100)]
     );
     assert_eq!(task_sets(&svc).await.len(), 2);

@@ -34,19 +34,8 @@ impl Service {
 
     /// An ECS AppSpec deploying task definition revision 2, with hooks.
     pub fn appspec(&self, hooks: &[(&str, String)]) -> String {
-        let mut s = format!(
-            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{}\"\n        LoadBalancerInfo:\n          ContainerName: \"web\"\n          ContainerPort: 80\n        PlatformVersion: \"LATEST\"\n        NetworkConfiguration:\n          AwsvpcConfiguration:\n            Subnets: [\"{}\"]\n            SecurityGroups: [\"{}\"]\n            AssignPublicIp: \"DISABLED\"\n",
-            self.0["taskDefinitions"][1].as_str().expect("task definition"),
-            self.0["subnets"][0].as_str().unwrap(),
-            self.0["securityGroups"][0].as_str().unwrap(),
-        );
-        if !hooks.is_empty() {
-            s.push_str("Hooks:\n");
-            for (event, function) in hooks {
-                s.push_str(&format!("  - {event}: \"{function}\"\n"));
-            }
-        }
-        s
+        let hooks: Vec<(&str, &str)> = hooks.iter().map(|(e, f)| (*e, f.as_str())).collect();
+        ecs_appspec(&self.0, 2, &hooks)
     }
 
     /// A target group ARN as `blue` or `green`.
@@ -221,28 +210,11 @@ pub async fn reset(svc: &mut Service) {
 
 /// A listener's forward action as `(blue|green, weight)` with weight > 0.
 pub async fn forwards(svc: &Service, listener: &str) -> Vec<(String, i32)> {
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk_config().await);
-    let out = elb
-        .describe_listeners()
-        .listener_arns(listener)
-        .send()
+    let mut v: Vec<(String, i32)> = listener_forwards(listener)
         .await
-        .expect("DescribeListeners");
-    let action = &out.listeners()[0].default_actions()[0];
-    let mut v: Vec<(String, i32)> = match action.forward_config() {
-        Some(fc) => fc
-            .target_groups()
-            .iter()
-            .map(|t| {
-                (
-                    svc.side(t.target_group_arn().unwrap_or_default()),
-                    t.weight().unwrap_or(1),
-                )
-            })
-            .collect(),
-        None => vec![(svc.side(action.target_group_arn().unwrap_or_default()), 1)],
-    };
-    v.retain(|(_, w)| *w > 0);
+        .into_iter()
+        .map(|(tg, w)| (svc.side(&tg), w))
+        .collect();
     // A single forward reads back with weight 1 or 100: all of it, either way.
     if let [(_, w)] = v.as_mut_slice() {
         *w = 100;

@@ -214,3 +214,98 @@ pub async fn fresh_table(prefix: &str) -> String {
         .expect("create the table");
     table
 }
+
+/// The notification kinds (`event` of each body) delivered to `queue` so far, each once;
+/// the messages read are deleted.
+pub async fn delivered(queue: &str) -> Vec<String> {
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let mut kinds = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            let body: serde_json::Value =
+                serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+            if let Some(kind) = body["event"].as_str() {
+                kinds.insert(kind.to_string());
+            }
+            sqs.delete_message()
+                .queue_url(queue)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .ok();
+        }
+    }
+    kinds.into_iter().collect()
+}
+
+/// A new SQS queue subscribed to `topic` with raw message delivery: its URL.
+pub async fn queue_on(topic: &str, prefix: &str) -> String {
+    let (url, arn) = sqs_queue(prefix).await;
+    aws_sdk_sns::Client::new(&sdk_config().await)
+        .subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint(arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("Subscribe");
+    url
+}
+
+/// An ECS AppSpec for a service `seed ecs` made (its JSON output), deploying task
+/// definition `revision` (1-based) with `hooks` as `(event, function)`.
+pub fn ecs_appspec(seeded: &serde_json::Value, revision: usize, hooks: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: \"{}\"\n        LoadBalancerInfo:\n          ContainerName: \"web\"\n          ContainerPort: 80\n        PlatformVersion: \"LATEST\"\n        NetworkConfiguration:\n          AwsvpcConfiguration:\n            Subnets: [\"{}\"]\n            SecurityGroups: [\"{}\"]\n            AssignPublicIp: \"DISABLED\"\n",
+        seeded["taskDefinitions"][revision - 1]
+            .as_str()
+            .expect("task definition"),
+        seeded["subnets"][0].as_str().expect("subnet"),
+        seeded["securityGroups"][0].as_str().expect("security group"),
+    );
+    if !hooks.is_empty() {
+        s.push_str("Hooks:\n");
+        for (event, function) in hooks {
+            s.push_str(&format!("  - {event}: \"{function}\"\n"));
+        }
+    }
+    s
+}
+
+/// A listener's default forward action as `(target group ARN, weight)`, weight > 0 (a
+/// plain forward reads as weight 1).
+pub async fn listener_forwards(listener: &str) -> Vec<(String, i32)> {
+    let out = aws_sdk_elasticloadbalancingv2::Client::new(&sdk_config().await)
+        .describe_listeners()
+        .listener_arns(listener)
+        .send()
+        .await
+        .expect("DescribeListeners");
+    let action = &out.listeners()[0].default_actions()[0];
+    let mut v: Vec<(String, i32)> = match action.forward_config() {
+        Some(fc) => fc
+            .target_groups()
+            .iter()
+            .map(|t| {
+                (
+                    t.target_group_arn().unwrap_or_default().to_string(),
+                    t.weight().unwrap_or(1),
+                )
+            })
+            .collect(),
+        None => vec![(action.target_group_arn().unwrap_or_default().to_string(), 1)],
+    };
+    v.retain(|(_, w)| *w > 0);
+    v
+}

@@ -244,15 +244,21 @@ pub async fn redrive(app: &App, id: &str) -> Result<Deployment> {
         ));
     }
     let name = format!("{id}-{}", crate::service::now_ms());
+    start_driver(sfn, arn, id, &name).await?;
+    tracing::info!(deployment = %id, execution = %name, "driver started again");
+    Ok(dep)
+}
+
+/// Starts execution `name` of the driver state machine on deployment `id`.
+async fn start_driver(sfn: &aws_sdk_sfn::Client, arn: &str, id: &str, name: &str) -> Result<()> {
     sfn.start_execution()
         .state_machine_arn(arn)
-        .name(&name)
+        .name(name)
         .input(json!({"deploymentId": id}).to_string())
         .send()
         .await
         .map_err(|e| Error::aws("StepFunctions", "StartExecution", &e))?;
-    tracing::info!(deployment = %id, execution = %name, "driver started again");
-    Ok(dep)
+    Ok(())
 }
 
 /// The running executions of the state machine that drive deployment `id` (named `<id>`
@@ -304,13 +310,7 @@ pub async fn wake_driver(app: &App, dep: &Deployment) {
             "the deployment ended".to_string()
         } else {
             let name = format!("{id}-w{}", crate::service::now_ms());
-            sfn.start_execution()
-                .state_machine_arn(arn)
-                .name(&name)
-                .input(json!({"deploymentId": id}).to_string())
-                .send()
-                .await
-                .map_err(|e| Error::aws("StepFunctions", "StartExecution", &e))?;
+            start_driver(sfn, arn, id, &name).await?;
             format!("woken by an input: {name} drives the deployment now")
         };
         for e in &sleeping {
@@ -349,20 +349,14 @@ pub async fn advance(app: &App, event: Value) -> Result<AdvanceOutput> {
         // Continue as a new execution of the same deployment before the history grows
         // too long; if that fails, this one goes on and tries again at its next tick.
         let name = format!("{}-c{}", input.deployment_id, crate::service::now_ms());
-        let started = sfn
-            .start_execution()
-            .state_machine_arn(arn)
-            .name(&name)
-            .input(json!({"deploymentId": input.deployment_id}).to_string())
-            .send()
-            .await;
+        let started = start_driver(sfn, arn, &input.deployment_id, &name).await;
         match started {
             Ok(_) => {
                 tracing::info!(deployment = %input.deployment_id, execution = %name, "driver continued as a new execution");
                 out.continue_as_new = true;
             }
             Err(e) => {
-                tracing::warn!(deployment = %input.deployment_id, error = %Error::aws("StepFunctions", "StartExecution", &e), "driver could not continue as a new execution; it goes on")
+                tracing::warn!(deployment = %input.deployment_id, error = %e, "driver could not continue as a new execution; it goes on")
             }
         }
     }
