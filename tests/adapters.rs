@@ -8,8 +8,8 @@ use cutover_aws::Error;
 use cutover_core::config::DeploymentConfig;
 use cutover_core::engine::NotificationKind;
 use cutover_core::model::{
-    AlarmState, AliasView, Deployment, DeploymentOptions, DeploymentStatus, HookResponse,
-    LambdaTarget, Phase,
+    AlarmState, AliasView, Deployment, DeploymentError, DeploymentOptions, DeploymentStatus, End,
+    ErrorCode, Halt, HookResponse, LambdaTarget, Phase,
 };
 use cutover_tests::*;
 use std::io::{Read, Write};
@@ -68,7 +68,10 @@ async fn store_locks_the_target_and_saves_conditionally() {
     let loaded = store.load("d-AAAAAAAA1").await.unwrap();
     assert_eq!(loaded.ver, 0);
     let mut next = loaded.clone();
-    next.status = DeploymentStatus::InProgress;
+    next.phase = Phase::Shifting {
+        step: 0,
+        attempts: 1,
+    };
     let saved = store.save(&next, &["tick".into()], 5).await.expect("save");
     assert_eq!(saved.ver, 1);
     // A second save from the same (now stale) version loses.
@@ -79,8 +82,7 @@ async fn store_locks_the_target_and_saves_conditionally() {
     assert_eq!(store.list(true).await.unwrap().len(), 1);
 
     let mut done = saved.clone();
-    done.phase = Phase::Done;
-    done.status = DeploymentStatus::Succeeded;
+    done.phase = Phase::Done(End::Succeeded);
     store
         .save(&done, &["end".into()], 7)
         .await
@@ -398,7 +400,16 @@ async fn notifications_reach_the_topic() {
         .unwrap();
     let notifier = Notifier::new(sns.clone(), Some(arn.clone()));
     let mut dep = deployment("d-NOTIFY001", "fn-n", &[]);
-    dep.status = DeploymentStatus::Failed;
+    dep.phase = Phase::Done(End::Halted {
+        halt: Halt::new(
+            DeploymentStatus::Failed,
+            DeploymentError {
+                code: ErrorCode::AlarmActive,
+                message: "alarm Errors is in ALARM".into(),
+            },
+        ),
+        rolled_back: true,
+    });
     notifier
         .publish(&note(NotificationKind::DeploymentRollback), &dep, REGION)
         .await

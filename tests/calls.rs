@@ -89,7 +89,7 @@ async fn drive(app: &Cutover, id: &str) -> (u32, DeploymentStatus) {
         ticks += 1;
         let out = app.tick(id, Observation::default()).await.unwrap();
         match out.wake_after {
-            None => return (ticks, out.deployment.status),
+            None => return (ticks, out.deployment.status()),
             Some(ms) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
         }
         assert!(ticks < 500, "deployment did not end");

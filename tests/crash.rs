@@ -171,9 +171,9 @@ async fn run(s: &Scenario, crash: Option<(u32, When)>) -> (u32, Final) {
         calls,
         Final {
             alias: read_alias(&s.function).await,
-            status: end.status,
-            rolled_back: end.rolled_back,
-            error: end.error.map(|e| e.code.as_str().to_string()),
+            status: end.status(),
+            rolled_back: end.rolled_back(),
+            error: end.error().map(|e| e.code.as_str().to_string()),
             events,
             hooks,
             notifications: delivered(&queue).await,

@@ -292,11 +292,15 @@ async fn a_hook_reports_later_through_hook_report() {
         &app.cutover.store,
         &id,
         "the hook to wait for a report",
-        |d| d.hook.as_ref().is_some_and(|h| h.next_invoke_at.is_none()),
+        |d| d.hook().is_some_and(|h| h.next_invoke_at.is_none()),
     )
     .await;
     let stored = app.cutover.store.load(&id).await.unwrap();
-    let exec = stored.hook.expect("a hook is running").execution_id;
+    let exec = stored
+        .hook()
+        .expect("a hook is running")
+        .execution_id
+        .clone();
     assert!(
         exec.starts_with(&format!("{id}-AfterAllowTraffic-")),
         "{exec}"

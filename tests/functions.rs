@@ -120,7 +120,12 @@ async fn a_requested_event_runs_through_eventbridge_start_and_the_driver() {
         async || store.load(&dep.id).await.ok().filter(|d| d.is_done()),
     )
     .await;
-    assert_eq!(done.status, DeploymentStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(
+        done.status(),
+        DeploymentStatus::Succeeded,
+        "{:?}",
+        done.error()
+    );
     assert_eq!(alias_version(&f).await, ("2".to_string(), None));
     // The driver's execution is named after the deployment and ended well.
     let sfn = aws_sdk_sfn::Client::new(&sdk);
@@ -304,7 +309,7 @@ async fn the_cli_without_local_goes_through_the_deployed_functions() {
     assert_eq!(alias_version(&f).await, ("2".to_string(), None));
     // The deployment lives in the stack's table, driven by the state machine.
     assert_eq!(
-        store.load(&id).await.unwrap().status,
+        store.load(&id).await.unwrap().status(),
         DeploymentStatus::Succeeded
     );
 

@@ -226,7 +226,7 @@ async fn a_job_starts_one_deployment_reports_progress_and_succeeds() {
         .stop(&id, Some(true), Some("test".into()))
         .await
         .unwrap();
-    assert_eq!(stopped.deployment.status, DeploymentStatus::Stopped);
+    assert_eq!(stopped.deployment.status(), DeploymentStatus::Stopped);
     let out = handle(&app, next).await.unwrap();
     assert_eq!(out["result"], "failed");
     let failure = results.last_failure();
@@ -252,7 +252,7 @@ async fn a_job_starts_one_deployment_reports_progress_and_succeeds() {
     loop {
         let t = app.cutover.tick(&id, Observation::default()).await.unwrap();
         if t.wake_after.is_none() {
-            assert_eq!(t.deployment.status, DeploymentStatus::Succeeded);
+            assert_eq!(t.deployment.status(), DeploymentStatus::Succeeded);
             break;
         }
     }

@@ -316,7 +316,7 @@ async fn run(r: &Race, at: Option<(u32, When)>) -> (u32, Deployment, Seen) {
     let _ = tick_a.await;
     // A may have left a tick's worth of work (an outbox, a lapsed claim): drive it again.
     let end_after = drive_to_end(&b, &id, &seen).await;
-    assert_eq!(end_after.status, end.status, "{}: {at:?}", r.name);
+    assert_eq!(end_after.status(), end.status(), "{}: {at:?}", r.name);
     assert_eq!(
         alias_now(&r.function).await,
         alias_at_end,
@@ -346,7 +346,7 @@ async fn race_with(r: &Race, b: &Cutover, id: &str) {
         }
         Racer::HookReport => {
             let d = b.store.load(id).await.unwrap();
-            match (&d.phase, &d.hook) {
+            match (&d.phase, d.hook()) {
                 (Phase::Hook { .. }, Some(h)) => {
                     let _ = b.hook_report(id, &h.execution_id, "Succeeded").await;
                 }
@@ -379,7 +379,7 @@ fn once_each(r: &Race, at: Option<(u32, When)>, seen: &[String], what: &str) {
 
 async fn race_at_every_call(r: Race) {
     let (n, clean, _) = run(&r, None).await;
-    assert_eq!(clean.status, r.expect, "{}: unpaused run", r.name);
+    assert_eq!(clean.status(), r.expect, "{}: unpaused run", r.name);
     let mut tried = 0;
     for k in 1..=n {
         for when in [When::Before, When::After] {
@@ -388,7 +388,8 @@ async fn race_at_every_call(r: Race) {
             once_each(&r, at, &seen.updates, "an alias update landed");
             once_each(&r, at, &seen.hooks, "a hook was invoked");
             assert_eq!(
-                end.status, r.expect,
+                end.status(),
+                r.expect,
                 "{}: A paused {when:?} call {k}",
                 r.name
             );

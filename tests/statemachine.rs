@@ -44,7 +44,12 @@ async fn the_driver_continues_as_a_new_execution_before_its_history_grows_too_lo
         async || store.load(&id).await.ok().filter(|d| d.is_done()),
     )
     .await;
-    assert_eq!(done.status, DeploymentStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(
+        done.status(),
+        DeploymentStatus::Succeeded,
+        "{:?}",
+        done.error()
+    );
     assert_eq!(alias_version(&f).await, ("2".to_string(), None));
     // Several executions drove it, one after the other, each ending well.
     let started = Instant::now();
@@ -105,7 +110,7 @@ async fn drive_starts_the_state_machine_again_and_never_doubles_a_live_driver() 
     let id = answer["deploymentId"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        store.load(&id).await.unwrap().status,
+        store.load(&id).await.unwrap().status(),
         DeploymentStatus::Created,
         "nothing drives it yet"
     );
@@ -133,7 +138,12 @@ async fn drive_starts_the_state_machine_again_and_never_doubles_a_live_driver() 
         async || store.load(&id).await.ok().filter(|d| d.is_done()),
     )
     .await;
-    assert_eq!(done.status, DeploymentStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(
+        done.status(),
+        DeploymentStatus::Succeeded,
+        "{:?}",
+        done.error()
+    );
     assert_eq!(alias_version(&f).await, ("2".to_string(), None));
     let names: Vec<String> = sfn
         .list_executions()
@@ -195,7 +205,7 @@ async fn awaiting_report(store: &Store, id: &str, event: &str) -> Deployment {
         Duration::from_secs(60),
         async || {
             store.load(id).await.ok().filter(|d| {
-                d.hook.as_ref().is_some_and(|h| {
+                d.hook().is_some_and(|h| {
                     h.event.as_str() == event && h.invocations > 0 && h.in_flight_until.is_none()
                 })
             })
@@ -250,7 +260,7 @@ async fn the_driver_sleeps_until_the_deadline_and_a_hook_report_wakes_it() {
         "the driver sleeps {slept} s, not until the hook's deadline"
     );
     let report_ok = async |d: &Deployment| {
-        let exec = d.hook.as_ref().unwrap().execution_id.clone();
+        let exec = d.hook().unwrap().execution_id.clone();
         invoke(
             &report.name,
             &json!({"deploymentId": id, "lifecycleEventHookExecutionId": exec, "status": "Succeeded"}),
@@ -275,7 +285,12 @@ async fn the_driver_sleeps_until_the_deadline_and_a_hook_report_wakes_it() {
     // The last report ends the deployment; the driver it would have woken is stopped.
     report_ok(&waiting).await;
     let done = store.load(&id).await.unwrap();
-    assert_eq!(done.status, DeploymentStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(
+        done.status(),
+        DeploymentStatus::Succeeded,
+        "{:?}",
+        done.error()
+    );
     let ended = executions(&sm).await;
     assert!(
         ended.len() == 2 && ended.iter().all(|(_, s)| *s == Aborted),

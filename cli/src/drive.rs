@@ -381,7 +381,7 @@ pub(crate) async fn drive(mode: &crate::Mode, args: &crate::DriveArgs) -> Result
             let dep = app.store.load(id).await.map_err(refused)?;
             check_time_scale(args.time_scale, dep.options.time_scale)?;
             if dep.is_done() {
-                progress.say(&format!("{id} already ended ({})", dep.status));
+                progress.say(&format!("{id} already ended ({})", dep.status()));
                 return Ok(progress.end(&(dep.summary(), View::of(&dep))));
             }
             let owner = owner();

@@ -8,7 +8,9 @@
 
 use crate::Output;
 use cutover_core::config::DeploymentConfig;
-use cutover_core::model::{last_segment, Deployment, DeploymentStatus, Millis, Phase, TaskSetView};
+use cutover_core::model::{
+    last_segment, Deployment, DeploymentStatus, Millis, PhaseRecord, TaskSetView,
+};
 use cutover_core::LifecycleEvent;
 use serde_json::{json, Value};
 use std::fmt::Write;
@@ -75,7 +77,7 @@ pub(crate) struct View {
     pub(crate) status: DeploymentStatus,
     pub(crate) rolled_back: bool,
     /// `None` when the summary's phase is not one this CLI knows (a newer service).
-    pub(crate) phase: Option<Phase>,
+    pub(crate) phase: Option<PhaseRecord>,
     pub(crate) target: TargetView,
     /// Configuration name.
     pub(crate) config: String,
@@ -212,7 +214,7 @@ impl View {
         let mut view = View::from_summary(&dep.summary())
             .expect("a deployment's own summary has its id and status");
         view.schedule = Some((dep.config.describe(), dep.schedule().len()));
-        view.hook = dep.hook.as_ref().map(|h| {
+        view.hook = dep.hook().map(|h| {
             let waiting = h.next_invoke_at.is_none() && h.in_flight_until.is_none();
             (h.function.clone(), waiting)
         });
@@ -222,7 +224,7 @@ impl View {
     /// Whether nothing more will happen.
     pub(crate) fn is_done(&self) -> bool {
         match &self.phase {
-            Some(phase) => *phase == Phase::Done,
+            Some(phase) => *phase == PhaseRecord::Done,
             None => self.status.is_terminal(),
         }
     }
@@ -373,16 +375,16 @@ pub(crate) fn progress_line(view: &View, started: Millis, now: Millis) -> String
     };
     let what = match &view.phase {
         None => view.status.to_string(),
-        Some(Phase::Created) => "created".to_string(),
-        Some(Phase::Hook { event }) => match &view.hook {
+        Some(PhaseRecord::Created) => "created".to_string(),
+        Some(PhaseRecord::Hook { event }) => match &view.hook {
             Some((function, true)) => format!("{event}: waiting for {function} to report"),
             Some((function, false)) => format!("{event}: running {function}"),
             None => format!("{event}"),
         },
-        Some(Phase::Shifting { step, .. }) => {
+        Some(PhaseRecord::Shifting { step, .. }) => {
             format!("AllowTraffic step {}: shifting", step_of(*step))
         }
-        Some(Phase::Baking { step, until }) => match steps {
+        Some(PhaseRecord::Baking { step, until }) => match steps {
             Some(n) if step + 1 == n => format!(
                 "AllowTraffic step {}: baking, done in {}",
                 step_of(*step),
@@ -399,27 +401,27 @@ pub(crate) fn progress_line(view: &View, started: Millis, now: Millis) -> String
                 left(*until)
             ),
         },
-        Some(Phase::Installing { .. }) => format!(
+        Some(PhaseRecord::Installing { .. }) => format!(
             "Install: {}",
             view.event_detail(LifecycleEvent::Install)
                 .unwrap_or("creating the replacement task set")
         ),
-        Some(Phase::TestRouting { .. }) => {
+        Some(PhaseRecord::TestRouting { .. }) => {
             "AllowTestTraffic: test listener to the replacement".into()
         }
-        Some(Phase::Ready { until }) => format!(
+        Some(PhaseRecord::Ready { until }) => format!(
             "Ready: test traffic on the replacement; run `cutover continue {}` within {}",
             view.id,
             left(*until)
         ),
-        Some(Phase::Terminating { until, .. }) => format!(
+        Some(PhaseRecord::Terminating { until, .. }) => format!(
             "all traffic on the replacement; original task set deleted in {} (`cutover continue {}` to delete it now)",
             left(*until),
             view.id
         ),
-        Some(Phase::Cleaning { .. }) => "deleting the original task set".into(),
-        Some(Phase::RollingBack { .. }) => "rolling back".to_string(),
-        Some(Phase::Done) => {
+        Some(PhaseRecord::Cleaning { .. }) => "deleting the original task set".into(),
+        Some(PhaseRecord::RollingBack { .. }) => "rolling back".to_string(),
+        Some(PhaseRecord::Done) => {
             let mut s = view.status.to_string();
             if view.rolled_back {
                 s.push_str(", rolled back");
@@ -443,8 +445,8 @@ mod tests {
     use super::*;
     use cutover_core::appspec::EcsResource;
     use cutover_core::model::{
-        DeploymentError, DeploymentOptions, EcsTarget, ErrorCode, EventStatus, HookExecution,
-        LambdaTarget, Target,
+        DeploymentError, DeploymentOptions, EcsTarget, End, ErrorCode, EventStatus, Halt,
+        HookExecution, LambdaTarget, Phase, Target,
     };
 
     const T0: Millis = 1_700_000_000_000;
@@ -504,7 +506,6 @@ mod tests {
             DeploymentOptions::default(),
             T0,
         );
-        dep.status = DeploymentStatus::Ready;
         dep.phase = Phase::Ready {
             until: T0 + 3_600_000,
         };
@@ -559,7 +560,6 @@ mod tests {
     #[test]
     fn a_lambda_summary_prints_as_the_stored_deployment() {
         let mut dep = lambda(linear());
-        dep.status = DeploymentStatus::InProgress;
         dep.traffic = 30;
         dep.phase = Phase::Baking {
             step: 2,
@@ -619,12 +619,16 @@ mod tests {
     #[test]
     fn an_ended_deployment_prints_its_error_and_rollback() {
         let mut dep = lambda(linear());
-        dep.status = DeploymentStatus::Failed;
-        dep.rolled_back = true;
-        dep.phase = Phase::Done;
-        dep.error = Some(DeploymentError {
-            code: ErrorCode::AlarmActive,
-            message: "alarm ErrorsHigh went into ALARM".into(),
+        let halt = Halt::new(
+            DeploymentStatus::Failed,
+            DeploymentError {
+                code: ErrorCode::AlarmActive,
+                message: "alarm ErrorsHigh went into ALARM".into(),
+            },
+        );
+        dep.phase = Phase::Done(End::Halted {
+            halt: halt.clone(),
+            rolled_back: true,
         });
         assert_same_text(&dep);
         let view = View::of(&dep);
@@ -635,8 +639,8 @@ mod tests {
         assert!(status_text(&view).starts_with("deployment d-LAMBDA001  Failed (rolled back)\n"));
         assert!(status_text(&view)
             .ends_with("  error    ALARM_ACTIVE: alarm ErrorsHigh went into ALARM\n"));
-        dep.rolled_back = false;
         dep.phase = Phase::RollingBack {
+            halt,
             attempts: 0,
             landing: None,
             since: 0,
@@ -654,7 +658,6 @@ mod tests {
             ..linear()
         };
         let mut dep = lambda(custom);
-        dep.status = DeploymentStatus::InProgress;
         dep.phase = Phase::Shifting {
             step: 1,
             attempts: 0,
@@ -671,10 +674,7 @@ mod tests {
             "started d-LAMBDA001: orders:live 1 → 2 with Steps5Then50"
         );
 
-        dep.phase = Phase::Hook {
-            event: LifecycleEvent::BeforeAllowTraffic,
-        };
-        dep.hook = Some(HookExecution {
+        dep.phase = Phase::Hook(HookExecution {
             event: LifecycleEvent::BeforeAllowTraffic,
             function: "orders-check".into(),
             execution_id: "x".into(),

@@ -134,7 +134,7 @@ fn advance_output(outcome: &crate::service::TickOutcome) -> AdvanceOutput {
         iteration: 0,
         continue_as_new: false,
         deployment_id: outcome.deployment.id.clone(),
-        status: outcome.deployment.status.as_str().to_string(),
+        status: outcome.deployment.status().as_str().to_string(),
         done: outcome.sleep_after.is_none(),
         // Inputs wake the driver (`wake_driver`): it sleeps until the next deadline.
         wait_seconds: outcome
@@ -185,7 +185,7 @@ pub fn start_request(event: Value) -> Result<StartRequest> {
 pub async fn start(app: &App, event: Value) -> Result<Value> {
     let req = start_request(event)?;
     let dep = start_and_drive(app, &req).await?;
-    Ok(json!({"deploymentId": dep.id, "status": dep.status.as_str()}))
+    Ok(json!({"deploymentId": dep.id, "status": dep.status().as_str()}))
 }
 
 /// Starts a deployment (or finds the one its client token started) and makes sure the
@@ -391,7 +391,7 @@ pub async fn hook_report(app: &App, event: Value) -> Result<Value> {
     Ok(json!({
         "deploymentId": outcome.deployment.id,
         "lifecycleEventHookExecutionId": input.lifecycle_event_hook_execution_id,
-        "status": outcome.deployment.status.as_str(),
+        "status": outcome.deployment.status().as_str(),
     }))
 }
 
@@ -415,7 +415,7 @@ pub async fn alarm(app: &App, event: Value) -> Result<Value> {
     }
     let ticked: Vec<Value> = outcomes
         .iter()
-        .map(|o| json!({"deploymentId": o.deployment.id, "status": o.deployment.status.as_str(), "rolledBack": o.deployment.rolled_back}))
+        .map(|o| json!({"deploymentId": o.deployment.id, "status": o.deployment.status().as_str(), "rolledBack": o.deployment.rolled_back()}))
         .collect();
     Ok(json!({"alarmName": name, "state": state, "ticked": ticked}))
 }

@@ -49,10 +49,10 @@ fn described(dep: &Deployment, region: &str) -> serde_json::Map<String, serde_js
         "target": dep.target.to_json(),
         "currentVersion": dep.target.current_label(),
         "targetVersion": dep.target.target_label(),
-        "status": dep.status.as_str(),
-        "rolledBack": dep.rolled_back,
+        "status": dep.status().as_str(),
+        "rolledBack": dep.rolled_back(),
         "deploymentConfig": dep.config.name,
-        "reason": dep.error.as_ref().map(|e| format!("{}: {}", e.code.as_str(), e.message)),
+        "reason": dep.error().map(|e| format!("{}: {}", e.code.as_str(), e.message)),
     }) else {
         unreachable!("a JSON object literal")
     };

@@ -254,7 +254,7 @@ pub fn read_zip_entry(archive: &[u8], path: &str, limit: u64) -> Result<Option<V
 /// How far a deployment is, 0 to 100: its lifecycle events done, the traffic shift counted
 /// by the share of traffic moved. 100 only once it succeeded.
 pub fn percent_complete(dep: &Deployment) -> i32 {
-    if dep.status == DeploymentStatus::Succeeded {
+    if dep.status() == DeploymentStatus::Succeeded {
         return 100;
     }
     let total = dep.events.len().max(1) as f64;
@@ -276,12 +276,12 @@ fn summary(dep: &Deployment) -> String {
     let mut text = format!(
         "{} {}: {} with {}, {}% of traffic on the target",
         dep.id,
-        dep.status.as_str(),
+        dep.status().as_str(),
         dep.target.describe(),
         dep.config.name,
         dep.traffic
     );
-    if let Some(e) = &dep.error {
+    if let Some(e) = dep.error() {
         text.push_str(&format!(" ({}: {})", e.code.as_str(), e.message));
     }
     text.chars().take(2048).collect()
@@ -424,15 +424,15 @@ pub async fn verdict(app: &App, job: &Job) -> Result<(Verdict, Option<Deployment
             crate::functions::start_and_drive(app, &req).await?
         }
     };
-    let verdict = match dep.status {
+    let verdict = match dep.status() {
         DeploymentStatus::Succeeded => Verdict::Succeeded,
         DeploymentStatus::Failed | DeploymentStatus::Stopped => Verdict::Failed(
             FailureType::JobFailed,
             format!(
                 "deployment {} {}{}",
                 dep.id,
-                dep.status.as_str(),
-                dep.error
+                dep.status().as_str(),
+                dep.error()
                     .as_ref()
                     .map(|e| format!(": {}: {}", e.code.as_str(), e.message))
                     .unwrap_or_default()

@@ -307,7 +307,7 @@ impl Cutover {
                 Action::InvokeHook { invocation } => {
                     answer = Some(HookAnswer {
                         execution_id: saved
-                            .hook
+                            .hook()
                             .as_ref()
                             .map(|h| h.execution_id.clone())
                             .unwrap_or_default(),
@@ -428,7 +428,7 @@ impl Cutover {
                     "DeploymentAlreadyCompleted",
                     format!(
                         "deployment {id} already ended ({}); nothing to stop",
-                        dep.status
+                        dep.status()
                     ),
                 ));
             };
@@ -436,7 +436,7 @@ impl Cutover {
             record_notifications(&mut next, &decision.actions);
             match self.store.save(&next, &decision.log, next.decided_at).await {
                 Ok(saved) => {
-                    tracing::warn!(deployment = %id, message = %saved.error.as_ref().map(|e| e.message.as_str()).unwrap_or(""), "deployment abandoned on request");
+                    tracing::warn!(deployment = %id, message = %saved.error().map(|e| e.message.as_str()).unwrap_or(""), "deployment abandoned on request");
                     let deployment = self.flush_outbox(saved).await;
                     return Ok(TickOutcome::after(deployment, None));
                 }
@@ -476,11 +476,8 @@ impl Cutover {
                 "NothingToContinue",
                 format!(
                     "deployment {id} is not waiting (status {}, phase {}); `continue` releases a deployment waiting at Ready or in its termination wait",
-                    dep.status,
-                    serde_json::to_value(&dep.phase)
-                        .ok()
-                        .and_then(|v| v.get("phase").and_then(|p| p.as_str()).map(String::from))
-                        .unwrap_or_default()
+                    dep.status(),
+                    dep.phase.name()
                 ),
             ));
         }
@@ -501,7 +498,7 @@ impl Cutover {
     ) -> Result<TickOutcome> {
         let dep = self.store.load(id).await?;
         let rollback = rollback.unwrap_or(dep.options.rollback_on_stop);
-        if dep.status.is_terminal() {
+        if dep.status().is_terminal() {
             let hint = if dep.is_done() {
                 "nothing to stop".to_string()
             } else {
@@ -509,7 +506,7 @@ impl Cutover {
             };
             return Err(Error::refused(
                 "DeploymentAlreadyCompleted",
-                format!("deployment {id} already ended ({}); {hint}", dep.status),
+                format!("deployment {id} already ended ({}); {hint}", dep.status()),
             ));
         }
         let obs = Observation {
@@ -538,11 +535,7 @@ impl Cutover {
             }
         };
         let dep = self.store.load(id).await?;
-        let pending = match (&dep.phase, &dep.hook) {
-            (Phase::Hook { .. }, Some(h)) => Some(h),
-            _ => None,
-        };
-        match pending {
+        match dep.hook() {
             Some(h) if h.execution_id == execution_id => {}
             _ => {
                 let done_event = cutover_core::LifecycleEvent::ALL

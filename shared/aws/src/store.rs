@@ -204,7 +204,7 @@ impl Store {
         item.insert("pk".into(), s(dep_pk(&dep.id)));
         item.insert("sk".into(), s("STATE"));
         item.insert("ver".into(), n(dep.ver));
-        item.insert("status".into(), s(dep.status.as_str()));
+        item.insert("status".into(), s(dep.status().as_str()));
         item.insert("target".into(), s(dep.target.lock_key()));
         item.insert("createdAt".into(), n(dep.created_at));
         item.insert("doc".into(), s(doc));

@@ -99,7 +99,7 @@ fn assert_restored(world: &World, dep: &Deployment) {
     );
     assert_eq!(sets[0].arn, ORIGINAL);
     assert_eq!(sets[0].status, "PRIMARY");
-    assert!(dep.rolled_back);
+    assert!(dep.rolled_back());
 }
 
 #[test]
@@ -111,7 +111,12 @@ fn linear_deployment_runs_every_ecs_event_in_codedeploy_order() {
     );
     let mut w = world();
     let end = w.run(dep, 10_000);
-    assert_eq!(end.status, DeploymentStatus::Succeeded, "{:?}", end.error);
+    assert_eq!(
+        end.status(),
+        DeploymentStatus::Succeeded,
+        "{:?}",
+        end.error()
+    );
     for e in LifecycleEvent::ALL {
         assert_eq!(status_of(&end, e), EventStatus::Succeeded, "{e}");
     }
@@ -146,7 +151,7 @@ fn without_a_test_listener_allow_test_traffic_is_skipped() {
     );
     let mut w = world();
     let end = w.run(dep, 10_000);
-    assert_eq!(end.status, DeploymentStatus::Succeeded);
+    assert_eq!(end.status(), DeploymentStatus::Succeeded);
     assert_eq!(
         status_of(&end, LifecycleEvent::AllowTestTraffic),
         EventStatus::Skipped
@@ -169,8 +174,8 @@ fn a_replacement_that_never_becomes_steady_fails_before_any_traffic_moves() {
     let mut w = world();
     w.ecs.steady_after = None;
     let end = w.run(dep, 10_000);
-    assert_eq!(end.status, DeploymentStatus::Failed);
-    let err = end.error.as_ref().unwrap();
+    assert_eq!(end.status(), DeploymentStatus::Failed);
+    let err = end.error().unwrap();
     assert_eq!(err.code, ErrorCode::ReplacementNotSteady);
     assert!(err.message.contains("600 s"), "{}", err.message);
     assert_eq!(
@@ -205,11 +210,8 @@ fn a_failed_after_allow_test_traffic_hook_rolls_back_before_production_moves() {
         HookScript::Answers(vec![HookResponse::Failed("smoke test failed".into())]),
     ));
     let end = w.run(dep, 10_000);
-    assert_eq!(end.status, DeploymentStatus::Failed);
-    assert_eq!(
-        end.error.as_ref().unwrap().code,
-        ErrorCode::HookExecutionFailure
-    );
+    assert_eq!(end.status(), DeploymentStatus::Failed);
+    assert_eq!(end.error().unwrap().code, ErrorCode::HookExecutionFailure);
     assert_eq!(w.ecs.test_weights, vec![100, 0]);
     assert!(w.weights.iter().all(|w| *w == 0.0), "{:?}", w.weights);
     assert_restored(&w, &end);
@@ -231,8 +233,8 @@ fn an_alarm_during_the_shift_puts_both_listeners_back_and_removes_the_replacemen
     w.alarm_fires_at
         .push(("web-5xx".into(), Some(T0 + 30_000 + 240_000)));
     let end = w.run(dep, 10_000);
-    assert_eq!(end.status, DeploymentStatus::Failed);
-    assert_eq!(end.error.as_ref().unwrap().code, ErrorCode::AlarmActive);
+    assert_eq!(end.status(), DeploymentStatus::Failed);
+    assert_eq!(end.error().unwrap().code, ErrorCode::AlarmActive);
     assert_eq!(w.weights, vec![0.1, 0.2, 0.0]);
     assert_restored(&w, &end);
     assert!(w
@@ -252,7 +254,7 @@ fn ready_wait_holds_production_until_continue() {
     let mut dep = dep;
     // Run until Ready: production has not moved, test traffic is on green.
     dep = w.run_until(dep, |d| matches!(d.phase, Phase::Ready { .. }));
-    assert_eq!(dep.status, DeploymentStatus::Ready);
+    assert_eq!(dep.status(), DeploymentStatus::Ready);
     assert!(w.weights.is_empty());
     assert_eq!(w.ecs.test, 100);
     assert_eq!(
@@ -264,7 +266,7 @@ fn ready_wait_holds_production_until_continue() {
         EventStatus::Pending
     );
     let end = w.run(dep, 10_000);
-    assert_eq!(end.status, DeploymentStatus::Succeeded);
+    assert_eq!(end.status(), DeploymentStatus::Succeeded);
     let allow = end.event(LifecycleEvent::AllowTraffic).unwrap();
     assert!(allow.started_at.unwrap() >= T0 + 20 * 60_000);
 }
@@ -278,8 +280,8 @@ fn ready_wait_without_continue_fails_and_rolls_back() {
     );
     let mut w = world();
     let end = w.run(dep, 10_000);
-    assert_eq!(end.status, DeploymentStatus::Failed);
-    let err = end.error.as_ref().unwrap();
+    assert_eq!(end.status(), DeploymentStatus::Failed);
+    let err = end.error().unwrap();
     assert_eq!(err.code, ErrorCode::Timeout);
     assert!(err.message.contains("cutover continue"), "{}", err.message);
     assert!(w.weights.iter().all(|w| *w == 0.0));
@@ -296,7 +298,7 @@ fn continue_ends_the_termination_wait_early() {
     let mut w = world();
     w.ecs.proceed_at = Some(T0 + 60_000);
     let end = w.run(dep, 10_000);
-    assert_eq!(end.status, DeploymentStatus::Succeeded);
+    assert_eq!(end.status(), DeploymentStatus::Succeeded);
     assert!(w.now - T0 < 5 * 60_000, "waited {} ms", w.now - T0);
     assert_eq!(w.ecs.deleted, vec![ORIGINAL.to_string()]);
 }
@@ -317,7 +319,7 @@ fn a_stop_during_the_termination_wait_restores_the_original_task_set() {
         },
     ));
     let end = w.run(dep, 10_000);
-    assert_eq!(end.status, DeploymentStatus::Stopped);
+    assert_eq!(end.status(), DeploymentStatus::Stopped);
     assert_eq!(w.weights, vec![1.0, 0.0]);
     assert_restored(&w, &end);
 }
@@ -344,8 +346,8 @@ fn a_listener_changed_by_someone_else_is_left_alone() {
         ..Default::default()
     };
     let d = decide(&dep, &obs, w.now);
-    assert_eq!(d.next.status, DeploymentStatus::Failed);
-    let err = d.next.error.unwrap();
+    assert_eq!(d.next.status(), DeploymentStatus::Failed);
+    let err = d.next.error().unwrap();
     assert_eq!(err.code, ErrorCode::ListenerModified);
     assert!(err.message.contains("other-tg"), "{}", err.message);
     assert!(!d.actions.iter().any(|a| matches!(a, Action::Route { .. })));
@@ -361,10 +363,8 @@ fn hooks_get_the_service_and_the_replacement() {
     let mut dep = dep;
     let mut w = world();
     dep = w.run_until(dep, |d| {
-        d.phase
-            == Phase::Hook {
-                event: LifecycleEvent::AfterInstall,
-            }
+        d.hook()
+            .is_some_and(|h| h.event == LifecycleEvent::AfterInstall)
     });
     let call = hook_call(&dep).expect("hook to invoke");
     assert_eq!(call.function, "AfterInstallHook");
@@ -435,7 +435,7 @@ proptest! {
         let end = w.run(dep, 100_000);
         prop_assert!(end.is_done(), "not finished: {:?}", end.phase);
         let w_prod = &w.weights;
-        let rising = if end.rolled_back { &w_prod[..w_prod.len().saturating_sub(1)] } else { &w_prod[..] };
+        let rising = if end.rolled_back() { &w_prod[..w_prod.len().saturating_sub(1)] } else { &w_prod[..] };
         prop_assert!(rising.windows(2).all(|p| p[0] < p[1]), "weights {:?}", w_prod);
         let sets: Vec<_> = w.ecs.task_sets.iter().map(|(t, _)| t.clone()).collect();
         // Untouched (failed at BeforeInstall) or put back as it was.
@@ -443,14 +443,14 @@ proptest! {
         let restored = w.ecs.production == 0
             && w.ecs.test == 0
             && (untouched || (sets.len() == 1 && sets[0].arn == ORIGINAL && sets[0].status == "PRIMARY"));
-        match end.status {
+        match end.status() {
             DeploymentStatus::Succeeded => {
                 prop_assert_eq!(w.ecs.production, 100);
                 prop_assert_eq!(sets.len(), 1);
                 prop_assert_eq!(sets[0].external_id.as_deref(), Some("d-PROPECS01"));
                 prop_assert_eq!(sets[0].status.as_str(), "PRIMARY");
             }
-            DeploymentStatus::Failed => prop_assert!(restored, "not restored: {:?} {:?}", w.ecs, end.error),
+            DeploymentStatus::Failed => prop_assert!(restored, "not restored: {:?} {:?}", w.ecs, end.error()),
             DeploymentStatus::Stopped => {
                 if let Trouble::Stop(_, true) = trouble {
                     prop_assert!(restored, "not restored after stop: {:?}", w.ecs);
@@ -459,7 +459,7 @@ proptest! {
             other => prop_assert!(false, "unexpected end status {:?}", other),
         }
         if matches!(trouble, Trouble::None) {
-            prop_assert_eq!(end.status, DeploymentStatus::Succeeded);
+            prop_assert_eq!(end.status(), DeploymentStatus::Succeeded);
         }
     }
 }
@@ -491,7 +491,7 @@ fn a_draining_original_counts_as_deleted() {
         ..Default::default()
     };
     let d = decide(&dep, &obs, w.now);
-    assert_eq!(d.next.status, DeploymentStatus::Succeeded);
+    assert_eq!(d.next.status(), DeploymentStatus::Succeeded);
 }
 
 #[test]

@@ -41,8 +41,8 @@ fn a_manual_revert_during_the_bake_stops_the_deployment_and_is_left_alone() {
     // on version 1 one minute in.
     w.manual.push((T0 + 60_000, on("1")));
     let end = w.run(dep, 100);
-    assert_eq!(end.status, DeploymentStatus::Failed);
-    let err = end.error.expect("an error");
+    assert_eq!(end.status(), DeploymentStatus::Failed);
+    let err = end.error().expect("an error");
     assert_eq!(err.code, ErrorCode::AliasModified);
     assert!(
         err.message.contains("found version 1 100%"),
@@ -51,7 +51,7 @@ fn a_manual_revert_during_the_bake_stops_the_deployment_and_is_left_alone() {
     );
     assert_eq!(w.alias, on("1"), "the person's change stands");
     assert_eq!(w.weights, vec![0.1], "nothing was set after the change");
-    assert!(!end.rolled_back);
+    assert!(!end.rolled_back());
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn a_manual_change_is_found_in_every_phase_of_a_lambda_deployment() {
         deployment(LINEAR, &hooks, DeploymentOptions::default()),
         1000,
     );
-    assert_eq!(end.status, DeploymentStatus::Succeeded);
+    assert_eq!(end.status(), DeploymentStatus::Succeeded);
     let total = clean.now - T0;
     // A person moves the alias to version 3 (outside the deployment) or back to 1 at
     // several moments: each time the deployment stops with ALIAS_MODIFIED and the alias
@@ -90,9 +90,9 @@ fn a_manual_change_is_found_in_every_phase_of_a_lambda_deployment() {
             let mut dep = deployment(LINEAR, &hooks, DeploymentOptions::default());
             dep.alias_revision = Some(w.revision_id());
             let end = w.run(dep, 1000);
-            let code = end.error.as_ref().map(|e| e.code);
+            let code = end.error().map(|e| e.code);
             assert_ne!(
-                end.status,
+                end.status(),
                 DeploymentStatus::Succeeded,
                 "a change to {manual:?} at {} ms was not noticed",
                 at - T0
@@ -173,7 +173,7 @@ fn a_stale_update_is_refused_by_the_revision_and_the_rollback_wins() {
         }
     }
     assert!(next.is_done());
-    assert!(next.rolled_back, "{:?}", next.error);
+    assert!(next.rolled_back(), "{:?}", next.error());
     assert_eq!(w.alias, on("1"));
     // The other order: B first, then A's is stale.
     assert!(fenced(&mut w2, &b.next, 0));
@@ -200,7 +200,7 @@ fn a_claimed_hook_is_invoked_once_however_many_ticks_run_meanwhile() {
     assert!(claimed
         .actions
         .contains(&Action::InvokeHook { invocation: 1 }));
-    let hook = claimed.next.hook.clone().expect("the running hook");
+    let hook = claimed.next.hook().cloned().expect("the running hook");
     let until = hook.in_flight_until.expect("claimed before it runs");
     // Other ticks (an alarm event, the driver) decide while the invocation is in flight:
     // none invokes it again.
@@ -272,7 +272,7 @@ fn an_answer_for_another_event_or_a_lost_answer_keeps_the_claim() {
         },
         T0 + 1,
     );
-    assert_eq!(other.next.hook, claimed.hook, "dropped");
+    assert_eq!(other.next.hook(), claimed.hook(), "dropped");
     // A call whose outcome is unknown (timed out): the claim stands, nothing is invoked
     // until it lapses, and the hook's report is still taken.
     let lost = decide(
@@ -287,7 +287,7 @@ fn an_answer_for_another_event_or_a_lost_answer_keeps_the_claim() {
         },
         T0 + 1,
     );
-    let h = lost.next.hook.clone().expect("still running");
+    let h = lost.next.hook().cloned().expect("still running");
     assert!(h.in_flight_until.is_some());
     let again = decide(&lost.next, &Observation::default(), T0 + 60_000);
     assert!(!again
@@ -328,7 +328,7 @@ fn a_persons_change_during_a_rollback_is_left_alone() {
     );
     assert!(d.next.is_done());
     assert!(!d.actions.iter().any(|a| matches!(a, Action::Route { .. })));
-    let err = d.next.error.expect("error");
+    let err = d.next.error().expect("error");
     assert_eq!(err.code, ErrorCode::AliasModified);
     assert!(
         err.message.contains("during the rollback"),
@@ -368,12 +368,12 @@ fn hooks_are_not_invoked_by_a_decision_that_stops() {
     let entered = decide(&dep, &Observation::default(), T0).next;
     let started = decide(&entered, &Observation::default(), T0).next;
     let mut lapsed = started.clone();
-    if let Some(h) = lapsed.hook.as_mut() {
+    if let Some(h) = lapsed.hook_mut() {
         h.in_flight_until = None;
         h.next_invoke_at = Some(T0);
     }
     let d = decide(&lapsed, &stop, T0 + 1);
-    assert_eq!(d.next.status, DeploymentStatus::Stopped);
+    assert_eq!(d.next.status(), DeploymentStatus::Stopped);
     assert!(!d
         .actions
         .iter()
@@ -386,9 +386,9 @@ fn force_ends_any_unfinished_deployment_without_touching_the_target() {
     let mut w = World::new("1", T0);
     let mid = w.run_until(dep, |d| d.traffic == 30);
     let d = abandon(&mid, Some("alias deleted"), w.now).expect("not done");
-    assert_eq!(d.next.status, DeploymentStatus::Stopped);
+    assert_eq!(d.next.status(), DeploymentStatus::Stopped);
     assert!(d.next.is_done());
-    let err = d.next.error.clone().expect("error");
+    let err = d.next.error().cloned().expect("error");
     assert_eq!(err.code, ErrorCode::Abandoned);
     assert!(
         err.message.contains("70% on version 1, 30% on version 2"),
@@ -406,7 +406,7 @@ fn force_ends_any_unfinished_deployment_without_touching_the_target() {
     assert!(matches!(rolling.phase, Phase::RollingBack { .. }));
     let ended = abandon(&rolling, None, w.now).expect("not done").next;
     assert!(ended.is_done());
-    assert_eq!(ended.error.map(|e| e.code), Some(ErrorCode::Abandoned));
+    assert_eq!(ended.error().map(|e| e.code), Some(ErrorCode::Abandoned));
     assert!(abandon(&ended_done(), None, w.now).is_none());
 }
 
@@ -446,8 +446,8 @@ fn a_rollback_that_never_shows_ends_reported_incomplete() {
         .next;
     }
     assert!(d.is_done(), "the rollback is not retried for ever");
-    assert!(!d.rolled_back);
-    let msg = d.error.expect("error").message;
+    assert!(!d.rolled_back());
+    let msg = d.error().expect("error").message.clone();
     assert!(msg.contains("rollback not confirmed"), "{msg}");
     assert!(msg.contains("attempts"), "{msg}");
 }
@@ -487,7 +487,7 @@ fn ecs_a_manual_change_of_the_production_listener_is_found_in_every_phase() {
     };
     let mut clean = ecs::world();
     let end = clean.run(dep(), 10_000);
-    assert_eq!(end.status, DeploymentStatus::Succeeded);
+    assert_eq!(end.status(), DeploymentStatus::Succeeded);
     let total = clean.now - T0;
     // A person sets production to 5 % or 55 % on the replacement (splits Cutover never sets
     // in this schedule: setting what Cutover set anyway changes nothing) at moments spread over
@@ -500,17 +500,17 @@ fn ecs_a_manual_change_of_the_production_listener_is_found_in_every_phase() {
             w.ecs.manual.push((at, manual));
             let end = w.run(dep(), 10_000);
             assert_ne!(
-                end.status,
+                end.status(),
                 DeploymentStatus::Succeeded,
                 "a change to {manual}% at {} ms was not noticed",
                 at - T0
             );
             assert_eq!(
-                end.error.as_ref().map(|e| e.code),
+                end.error().map(|e| e.code),
                 Some(ErrorCode::ListenerModified),
                 "at {} ms: {:?}",
                 at - T0,
-                end.error
+                end.error()
             );
             assert_eq!(w.ecs.production, manual, "left as set (at {} ms)", at - T0);
             assert!(
@@ -536,7 +536,7 @@ fn ecs_a_manual_switch_back_during_the_termination_wait_keeps_the_original() {
     w.ecs.manual.push((w.now + 1_000, 0));
     let end = w.run(waiting, 1000);
     assert_eq!(
-        end.error.as_ref().map(|e| e.code),
+        end.error().map(|e| e.code),
         Some(ErrorCode::ListenerModified)
     );
     assert!(
@@ -566,7 +566,7 @@ fn ecs_a_rollback_never_routes_to_a_missing_original_and_deletes_the_replacement
         },
     ));
     let end = rolling.run(mid.clone(), 1000);
-    assert!(end.rolled_back, "{:?}", end.error);
+    assert!(end.rolled_back(), "{:?}", end.error());
     assert_eq!(rolling.ecs.production, 0);
     assert_eq!(rolling.ecs.test, 0);
     assert!(rolling
@@ -586,8 +586,8 @@ fn ecs_a_rollback_never_routes_to_a_missing_original_and_deletes_the_replacement
         },
     ));
     let end = lost.run(mid, 1000);
-    assert!(!end.rolled_back);
-    let msg = end.error.expect("error").message;
+    assert!(!end.rolled_back());
+    let msg = end.error().expect("error").message.clone();
     assert!(msg.contains("no longer exists"), "{msg}");
     assert_eq!(lost.ecs.production, 20, "production was left where it was");
     assert!(!lost.ecs.deleted.iter().any(|a| a.ends_with("-replacement")));
@@ -663,7 +663,7 @@ fn a_woken_driver_sleeps_until_the_deadline_and_polls_only_for_alarms() {
         let claimed = decide(&entered.next, &Observation::default(), T0);
         let answer = Observation {
             hook_response: Some(HookAnswer {
-                execution_id: claimed.next.hook.as_ref().unwrap().execution_id.clone(),
+                execution_id: claimed.next.hook().unwrap().execution_id.clone(),
                 invocation: 1,
                 response: HookResponse::Deferred,
             }),
@@ -674,7 +674,7 @@ fn a_woken_driver_sleeps_until_the_deadline_and_polls_only_for_alarms() {
     // Waiting for the hook's report, nothing watched: a driver nothing wakes looks again
     // at the poll interval; one that inputs wake sleeps until the hook's deadline.
     let d = awaiting_report(DeploymentOptions::default());
-    assert!(d.next.hook.as_ref().unwrap().in_flight_until.is_none());
+    assert!(d.next.hook().unwrap().in_flight_until.is_none());
     let deadline = DeploymentOptions::default().hook_timeout_seconds * 1000 - 1;
     assert_eq!(d.wake_after, Some(poll));
     assert_eq!(d.sleep_after, Some(deadline));

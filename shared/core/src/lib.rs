@@ -18,3 +18,5 @@ mod engine_ecs_tests;
 mod engine_tests;
 #[cfg(test)]
 mod engine_trust_tests;
+#[cfg(test)]
+mod record_tests;

@@ -325,8 +325,8 @@ impl World {
             assert!(
                 !dep.is_done(),
                 "ended before the awaited state: {:?} {:?}",
-                dep.status,
-                dep.error
+                dep.status(),
+                dep.error()
             );
             dep = self.run(dep, self.ticks + 1);
         }
@@ -424,7 +424,7 @@ impl World {
                     Action::Route { weight } => self.apply(&decision.next, *weight),
                     Action::Notify(kind) => self.notifications.push(*kind),
                     Action::InvokeHook { invocation } => {
-                        if let Some(h) = &decision.next.hook {
+                        if let Some(h) = decision.next.hook() {
                             let (event, id) = (h.event, h.execution_id.clone());
                             self.invocations.push(event);
                             let response = self.hook_response(event, &id);

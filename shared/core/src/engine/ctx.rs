@@ -99,7 +99,6 @@ impl Ctx {
                 Stage::ReadyWait => {
                     if let Some(minutes) = self.ecs().and_then(|t| t.ready_wait_minutes) {
                         let until = self.now + self.d.options.scaled_ms(u64::from(minutes) * 60);
-                        self.d.status = DeploymentStatus::Ready;
                         self.d.phase = Phase::Ready { until };
                         self.log.push(format!(
                             "Ready: waiting up to {minutes} min for `cutover continue {}`",
@@ -123,8 +122,7 @@ impl Ctx {
                 }
                 Stage::Event(LifecycleEvent::End) => {
                     self.set_event(LifecycleEvent::End, EventStatus::Succeeded, None);
-                    self.d.status = DeploymentStatus::Succeeded;
-                    self.d.phase = Phase::Done;
+                    self.d.phase = Phase::Done(End::Succeeded);
                     self.d.ended_at = Some(self.now);
                     self.actions
                         .push(Action::Notify(NotificationKind::DeploymentSuccess));
@@ -137,7 +135,7 @@ impl Ctx {
                             let execution_id = hooks::execution_id(&self.d, hook_event);
                             // Claimed by the next decision (a driver's: ticks made for a
                             // report, a stop or an alarm never invoke hooks themselves).
-                            self.d.hook = Some(HookExecution {
+                            self.d.phase = Phase::Hook(HookExecution {
                                 event: hook_event,
                                 function,
                                 execution_id,
@@ -146,7 +144,6 @@ impl Ctx {
                                 invocations: 0,
                                 in_flight_until: None,
                             });
-                            self.d.phase = Phase::Hook { event: hook_event };
                             return;
                         }
                         None => self.set_event(
@@ -163,9 +160,7 @@ impl Ctx {
     /// The rollback showed: all traffic on the current side.
     pub(super) fn rolled_back(&mut self) {
         self.d.traffic = 0;
-        self.d.rolled_back = true;
-        self.d.phase = Phase::Done;
-        self.d.ended_at = Some(self.now);
+        self.end_halted(true);
         self.actions
             .push(Action::Notify(NotificationKind::DeploymentRollback));
         self.log.push(format!(
@@ -177,13 +172,25 @@ impl Ctx {
     /// The rollback cannot go on (someone else's change, or nothing to go back to): end,
     /// saying why, and touch nothing more.
     pub(super) fn rollback_lost(&mut self, why: &str) {
-        self.d.phase = Phase::Done;
-        self.d.ended_at = Some(self.now);
         let note = format!(" (rollback not confirmed: {why})");
-        if let Some(e) = self.d.error.as_mut() {
-            e.message.push_str(&note);
+        if let Some(h) = self.d.phase.halt_mut() {
+            h.error.message.push_str(&note);
         }
+        self.end_halted(false);
         self.log.push(note);
+    }
+
+    /// Ends a rollback (`rolled_back`: confirmed or not): the phase's halt is kept.
+    fn end_halted(&mut self, rolled_back: bool) {
+        let phase = std::mem::replace(&mut self.d.phase, Phase::Created);
+        self.d.phase = match phase {
+            Phase::RollingBack { halt, .. } | Phase::Done(End::Halted { halt, .. }) => {
+                Phase::Done(End::Halted { halt, rolled_back })
+            }
+            // Only a failed or stopped deployment rolls back; keep any other phase as it was.
+            other => other,
+        };
+        self.d.ended_at = Some(self.now);
     }
 
     /// Issues the rollback's remaining `actions` again, with a growing delay; after
@@ -196,15 +203,9 @@ impl Ctx {
             );
             return self.rollback_lost(&why);
         }
-        let (landing, since) = match self.d.phase {
-            Phase::RollingBack { landing, since, .. } => (landing, since),
-            _ => (None, self.now),
-        };
-        self.d.phase = Phase::RollingBack {
-            attempts: attempts.saturating_add(1),
-            landing,
-            since,
-        };
+        if let Phase::RollingBack { attempts: a, .. } = &mut self.d.phase {
+            *a = attempts.saturating_add(1);
+        }
         self.actions.extend(actions);
     }
 
@@ -258,11 +259,9 @@ impl Ctx {
             e.status = EventStatus::Skipped;
             e.ended_at = Some(now);
         }
-        self.d.status = status;
-        self.d.hook = None;
         self.log
             .push(format!("{status}: {} {message}", code.as_str()));
-        self.d.error = Some(DeploymentError { code, message });
+        let halt = Halt::new(status, DeploymentError { code, message });
         self.actions
             .push(Action::Notify(if status == DeploymentStatus::Stopped {
                 NotificationKind::DeploymentStop
@@ -286,29 +285,25 @@ impl Ctx {
                 Phase::Shifting { step, .. } => Some(self.d.schedule()[step].weight),
                 _ => None,
             };
-            match &self.d.target {
-                Target::Lambda(_) => {
-                    self.d.phase = Phase::RollingBack {
-                        attempts: 1,
-                        landing,
-                        since: self.now,
-                    };
-                    self.actions.push(Action::Route { weight: 0 });
-                }
-                Target::Ecs(_) => {
-                    self.d.phase = Phase::RollingBack {
-                        attempts: 0,
-                        landing,
-                        since: self.now,
-                    }
-                }
+            let lambda = matches!(self.d.target, Target::Lambda(_));
+            self.d.phase = Phase::RollingBack {
+                halt,
+                attempts: u32::from(lambda),
+                landing,
+                since: self.now,
+            };
+            if lambda {
+                self.actions.push(Action::Route { weight: 0 });
             }
             self.log.push(format!(
                 "rolling back: all traffic to {}",
                 self.d.target.side(false)
             ));
         } else {
-            self.d.phase = Phase::Done;
+            self.d.phase = Phase::Done(End::Halted {
+                halt,
+                rolled_back: false,
+            });
             self.d.ended_at = Some(now);
         }
     }

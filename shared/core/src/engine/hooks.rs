@@ -46,20 +46,16 @@ pub fn execution_id(dep: &Deployment, event: LifecycleEvent) -> String {
 
 /// The call [`Action::InvokeHook`] makes: the running hook's function and payload.
 pub fn hook_call(dep: &Deployment) -> Option<HookInvocation> {
-    dep.hook.as_ref().map(|h| HookInvocation {
+    dep.hook().map(|h| HookInvocation {
         function: h.function.clone(),
         payload: hook_payload(dep, h),
     })
 }
 
-pub(super) fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
+pub(super) fn hook_step(c: &mut Ctx, obs: &Observation, mut hook: HookExecution) {
     let now = c.now;
     let auto = c.d.options.auto_rollback;
-    let Some(mut hook) = c.d.hook.clone() else {
-        // A hook phase without a hook record cannot happen; move on rather than stall.
-        c.enter_after(Stage::Event(event));
-        return;
-    };
+    let event = hook.event;
     let mut verdict: Option<Result<String, String>> = None;
     if let Some(report) = obs
         .hook_report
@@ -139,12 +135,10 @@ pub(super) fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
     }
     match verdict {
         Some(Ok(detail)) => {
-            c.d.hook = None;
             c.set_event(event, EventStatus::Succeeded, Some(detail));
             c.enter_after(Stage::Event(event));
         }
         Some(Err(msg)) => {
-            c.d.hook = None;
             c.fail(
                 DeploymentStatus::Failed,
                 ErrorCode::HookExecutionFailure,
@@ -156,7 +150,6 @@ pub(super) fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
             let deadline = hook.started_at + c.d.options.hook_timeout_seconds * 1000;
             let function = hook.function.clone();
             if now >= deadline {
-                c.d.hook = Some(hook);
                 let msg = format!(
                     "{event} hook {function} gave no verdict within {} s",
                     c.d.options.hook_timeout_seconds
@@ -169,7 +162,7 @@ pub(super) fn hook_step(c: &mut Ctx, obs: &Observation, event: LifecycleEvent) {
             if due {
                 c.claim_hook(&mut hook);
             }
-            c.d.hook = Some(hook);
+            c.d.phase = Phase::Hook(hook);
         }
     }
 }

@@ -20,8 +20,8 @@ pub(super) fn rolling_back_step(
                 t.alias,
                 describe_alias(alias)
             );
-            if let Some(e) = c.d.error.as_mut() {
-                e.code = ErrorCode::AliasModified;
+            if let Some(h) = c.d.phase.halt_mut() {
+                h.error.code = ErrorCode::AliasModified;
             }
             return c.rollback_lost(&why);
         }

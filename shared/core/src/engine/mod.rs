@@ -6,8 +6,9 @@
 //! executing them twice is harmless.
 
 use crate::model::{
-    AlarmState, Deployment, DeploymentError, DeploymentStatus, EcsTarget, ErrorCode, EventStatus,
-    HookExecution, HookResponse, LambdaTarget, Millis, Observation, Phase, Target,
+    AlarmState, Deployment, DeploymentError, DeploymentStatus, EcsTarget, End, ErrorCode,
+    EventStatus, Halt, HookExecution, HookResponse, LambdaTarget, Millis, Observation, Phase,
+    Target,
 };
 use crate::LifecycleEvent;
 use serde::{Deserialize, Serialize};
@@ -164,7 +165,7 @@ pub fn replacement(dep: &Deployment) -> Option<&crate::model::TaskSetView> {
 pub fn needs(dep: &Deployment, _now: Millis) -> Needs {
     let ecs = dep.target.ecs().is_some();
     match &dep.phase {
-        Phase::Created | Phase::Done => Needs::default(),
+        Phase::Created | Phase::Done(_) => Needs::default(),
         phase => Needs {
             alias: !ecs,
             listeners: ecs,
@@ -198,7 +199,7 @@ pub fn alarm_stops(dep: &Deployment, alarm: &crate::model::AlarmView) -> bool {
 /// Whether alarms are read in the deployment's current state.
 fn watching_alarms(dep: &Deployment) -> bool {
     !dep.options.alarms.is_empty()
-        && dep.status.is_running()
+        && dep.status().is_running()
         && !matches!(dep.phase, Phase::Cleaning { .. })
 }
 
@@ -264,25 +265,26 @@ pub fn abandon(dep: &Deployment, reason: Option<&str>, now: Millis) -> Option<De
         split.join(", "),
         if rolling_back { ", rollback not confirmed" } else { "" }
     );
-    if let Some(previous) = &c.d.error {
+    if let Some(previous) = c.d.error() {
         message.push_str(&format!(
             "; it had {}: {}",
             previous.code.as_str(),
             previous.message
         ));
     }
-    if c.d.status.is_terminal() {
+    if c.d.status().is_terminal() {
         // Ended already, but its rollback never showed: keep the failure, record the end.
         c.log
             .push(format!("{}: {message}", ErrorCode::Abandoned.as_str()));
-        c.d.status = DeploymentStatus::Stopped;
-        c.d.error = Some(DeploymentError {
+        let error = DeploymentError {
             code: ErrorCode::Abandoned,
             message,
+        };
+        c.d.phase = Phase::Done(End::Halted {
+            halt: Halt::new(DeploymentStatus::Stopped, error),
+            rolled_back: false,
         });
-        c.d.phase = Phase::Done;
         c.d.ended_at = Some(c.now);
-        c.d.hook = None;
         c.actions
             .push(Action::Notify(NotificationKind::DeploymentStop));
     } else {
@@ -314,7 +316,7 @@ pub fn decide(dep: &Deployment, obs: &Observation, now: Millis) -> Decision {
         log: Vec::new(),
         now,
     };
-    if c.d.phase != Phase::Done {
+    if !c.d.is_done() {
         step(&mut c, obs);
     }
     if c.d != *dep || !c.actions.is_empty() || !c.log.is_empty() {
@@ -335,7 +337,7 @@ fn step(c: &mut Ctx, obs: &Observation) {
 
     // An operator's stop wins over everything but a rollback already under way.
     if let Some(stop) = &obs.stop {
-        if !c.d.status.is_terminal() {
+        if !c.d.status().is_terminal() {
             let reason = stop
                 .reason
                 .clone()
@@ -351,7 +353,6 @@ fn step(c: &mut Ctx, obs: &Observation) {
     }
 
     if c.d.phase == Phase::Created {
-        c.d.status = DeploymentStatus::InProgress;
         c.d.started_at = Some(now);
         c.set_event(LifecycleEvent::Start, EventStatus::Succeeded, None);
         c.actions
@@ -407,8 +408,8 @@ fn step(c: &mut Ctx, obs: &Observation) {
     }
 
     match c.d.phase.clone() {
-        Phase::Created | Phase::Done => {}
-        Phase::Hook { event } => hooks::hook_step(c, obs, event),
+        Phase::Created | Phase::Done(_) => {}
+        Phase::Hook(hook) => hooks::hook_step(c, obs, hook),
         Phase::Shifting { step, attempts } => {
             let weight = c.d.schedule()[step].weight;
             match traffic_seen(&c.d, obs, weight, false) {
@@ -491,7 +492,6 @@ fn step(c: &mut Ctx, obs: &Observation) {
         },
         Phase::Ready { until } => {
             if obs.proceed {
-                c.d.status = DeploymentStatus::InProgress;
                 c.log.push("Ready: continued on request".into());
                 c.enter_after(Stage::ReadyWait);
             } else if now >= until {
@@ -511,6 +511,7 @@ fn step(c: &mut Ctx, obs: &Observation) {
             attempts,
             landing,
             since,
+            ..
         } => rolling_back_step(c, obs, attempts, landing, since),
     }
 }
@@ -562,7 +563,7 @@ fn wake_after(dep: &Deployment, now: Millis, woken: bool) -> Option<Millis> {
         n => (CONFIRM_RETRY_MS << (n - 2).min(5)).min(30_000),
     };
     match &dep.phase {
-        Phase::Done => None,
+        Phase::Done(_) => None,
         Phase::Created => Some(0),
         Phase::Shifting { attempts, .. } | Phase::TestRouting { attempts } => {
             Some(if *attempts <= 1 { 0 } else { CONFIRM_RETRY_MS })
@@ -585,8 +586,7 @@ fn wake_after(dep: &Deployment, now: Millis, woken: bool) -> Option<Millis> {
         Phase::Ready { until } | Phase::Terminating { until, .. } => {
             Some(capped(input(until.saturating_sub(now))))
         }
-        Phase::Hook { .. } => {
-            let Some(h) = &dep.hook else { return Some(0) };
+        Phase::Hook(h) => {
             let deadline = h.started_at + dep.options.hook_timeout_seconds * 1000;
             let mut t = deadline.saturating_sub(now);
             if let Some(until) = h.in_flight_until {

@@ -80,7 +80,7 @@ pub(super) fn traffic_seen(dep: &Deployment, obs: &Observation, weight: u8, test
 pub(super) fn modified(dep: &Deployment, obs: &Observation) -> Option<(ErrorCode, String)> {
     if matches!(
         dep.phase,
-        Phase::Created | Phase::Done | Phase::RollingBack { .. }
+        Phase::Created | Phase::Done(_) | Phase::RollingBack { .. }
     ) {
         return None;
     }
