@@ -644,6 +644,7 @@ mod tests {
             attempts: 0,
             landing: None,
             since: 0,
+            alarm_at: None,
         };
         assert_eq!(
             stop_line(&View::of(&dep)),

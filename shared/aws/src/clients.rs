@@ -1,5 +1,6 @@
 //! Building the SDK clients once, from the standard AWS settings.
 
+use lambda_runtime::tracing;
 use crate::alarms::Alarms;
 use crate::ecs::EcsRouter;
 use crate::lambda::LambdaRouter;

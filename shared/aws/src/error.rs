@@ -117,6 +117,7 @@ impl Error {
     {
         use aws_sdk_lambda::error::SdkError;
         let retryable = is_retryable(err);
+        crate::metrics::aws_error(service, is_throttling(err), retryable);
         let message = match err {
             SdkError::ServiceError(se) => {
                 let e = se.err();
@@ -165,6 +166,23 @@ where
                     THROTTLING_ERRORS.contains(&c) || TRANSIENT_ERRORS.contains(&c)
                 })
                 || matches!(se.raw().status().as_u16(), 500 | 502 | 503 | 504)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `err` is throttling, as the SDK classifies it (its modeled kind or its list).
+fn is_throttling<E>(err: &aws_sdk_lambda::error::SdkError<E, HttpResponse>) -> bool
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + ProvideErrorKind,
+{
+    use aws_runtime::retries::classifiers::THROTTLING_ERRORS;
+    use aws_smithy_types::retry::ErrorKind;
+    match err {
+        aws_sdk_lambda::error::SdkError::ServiceError(se) => {
+            se.err().retryable_error_kind() == Some(ErrorKind::ThrottlingError)
+                || aws_sdk_lambda::error::ProvideErrorMetadata::code(se.err())
+                    .is_some_and(|c| THROTTLING_ERRORS.contains(&c))
         }
         _ => false,
     }

@@ -1,6 +1,7 @@
 //! Handlers of the Lambda functions. Each binary in `functions/` is `main` around one of
 //! these; tests call them directly.
 
+use lambda_runtime::tracing;
 use crate::error::{Error, Result};
 use crate::service::{Cutover, StartRequest};
 use cutover_core::model::{Deployment, Observation};
@@ -43,8 +44,12 @@ impl App {
 }
 
 /// Builds the app from the environment: call once in `main`, before the runtime loop.
+/// Logs go through the runtime's own subscriber: JSON lines with a `level` when Lambda's
+/// `LoggingConfig` says `LogFormat: JSON` (`AWS_LAMBDA_LOG_FORMAT`), at the level it
+/// passes (`AWS_LAMBDA_LOG_LEVEL`), on stdout, each inside the invocation's span (its
+/// request id).
 pub async fn init() -> App {
-    crate::init_tracing();
+    tracing::init_default_subscriber();
     let sdk = crate::clients::aws_config().await;
     let cutover = crate::clients::build(&sdk, &crate::clients::Settings::from_env());
     let app = App::new(&sdk, cutover);

@@ -1,5 +1,6 @@
 //! Lambda: the alias traffic router, the pre-flight checks and the hook invoker.
 
+use lambda_runtime::tracing;
 use crate::error::{Error, Result};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, InvocationType};

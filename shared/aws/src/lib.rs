@@ -8,6 +8,7 @@ pub mod ecs;
 pub mod error;
 pub mod functions;
 pub mod lambda;
+pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod service;
@@ -16,18 +17,6 @@ pub mod store;
 
 pub use error::{Error, Result};
 pub use service::{Cutover, StartRequest, TickOutcome};
-
-/// Sets up JSON logs for the functions (level from `RUST_LOG`, default info).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_target(false)
-        .without_time()
-        .try_init();
-}
 
 /// Runs a function binary: builds the app once, then serves events with `handler`.
 #[macro_export]

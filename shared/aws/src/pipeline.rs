@@ -12,6 +12,7 @@
 //! The function answers CodePipeline itself and returns normally even when the job fails,
 //! so CodePipeline learns why at once instead of waiting out the action's timeout.
 
+use lambda_runtime::tracing;
 use crate::error::{Error, Result};
 use crate::functions::App;
 use crate::service::StartRequest;
@@ -166,89 +167,48 @@ pub fn user_parameters(job: &Job) -> Result<UserParameters> {
     })
 }
 
-/// Reads one file out of a zip archive (stored or deflated entries), refusing archives
-/// that are malformed or would inflate the file past `limit` bytes.
+/// Reads one file out of a zip archive (stored or deflated entries, ZIP64 included),
+/// refusing archives that are malformed, whose entry fails its CRC-32, or that would
+/// inflate the file past `limit` bytes.
 pub fn read_zip_entry(archive: &[u8], path: &str, limit: u64) -> Result<Option<Vec<u8>>> {
-    let bad = |why: &str| Error::refused("InvalidArtifact", format!("input artifact: {why}"));
-    let u16_at = |at: usize| -> Result<usize> {
-        archive
-            .get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-            .ok_or_else(|| bad("not a zip archive (truncated)"))
-    };
-    let u32_at = |at: usize| -> Result<u64> {
-        archive
-            .get(at..at + 4)
-            .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-            .ok_or_else(|| bad("not a zip archive (truncated)"))
-    };
-    // End of central directory: the last 22 bytes, or earlier when there is a comment.
-    let eocd = (0..=archive.len().saturating_sub(22))
-        .rev()
-        .take(22 + 65_535)
-        .find(|&i| archive[i..].starts_with(&[0x50, 0x4b, 0x05, 0x06]))
-        .ok_or_else(|| bad("not a zip archive"))?;
-    let entries = u16_at(eocd + 10)?;
-    let mut at = u32_at(eocd + 16)? as usize;
+    use zip::result::ZipError;
+    let bad = |why: String| Error::refused("InvalidArtifact", format!("input artifact: {why}"));
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).map_err(|e| {
+        bad(match e {
+            ZipError::InvalidArchive(_) => format!("not a zip archive ({e})"),
+            e => format!("not a zip archive ({e})"),
+        })
+    })?;
     let wanted = path.trim_start_matches("./");
-    for _ in 0..entries {
-        if !archive
-            .get(at..)
-            .is_some_and(|r| r.starts_with(&[0x50, 0x4b, 0x01, 0x02]))
-        {
-            return Err(bad("corrupt central directory"));
+    let mut file = match zip.by_name(wanted) {
+        Ok(file) => file,
+        Err(ZipError::FileNotFound) => return Ok(None),
+        Err(ZipError::UnsupportedArchive(why)) => {
+            return Err(bad(format!(
+                "{wanted}: {why} (use deflate or no compression)"
+            )))
         }
-        let method = u16_at(at + 10)?;
-        let compressed = u32_at(at + 20)?;
-        let size = u32_at(at + 24)?;
-        let (name_len, extra_len, comment_len) =
-            (u16_at(at + 28)?, u16_at(at + 30)?, u16_at(at + 32)?);
-        let local = u32_at(at + 42)? as usize;
-        let name = archive
-            .get(at + 46..at + 46 + name_len)
-            .ok_or_else(|| bad("corrupt central directory"))?;
-        at += 46 + name_len + extra_len + comment_len;
-        if name != wanted.as_bytes() {
-            continue;
-        }
-        if size > limit {
-            return Err(bad(&format!(
-                "{wanted} is {size} bytes, over the {limit}-byte limit"
-            )));
-        }
-        if !archive
-            .get(local..)
-            .is_some_and(|r| r.starts_with(&[0x50, 0x4b, 0x03, 0x04]))
-        {
-            return Err(bad("corrupt local header"));
-        }
-        let start = local + 30 + u16_at(local + 26)? + u16_at(local + 28)?;
-        let data = archive
-            .get(start..start + compressed as usize)
-            .ok_or_else(|| bad("truncated entry"))?;
-        let mut out = Vec::new();
-        match method {
-            0 => out.extend_from_slice(data),
-            8 => {
-                flate2::read::DeflateDecoder::new(data)
-                    .take(limit + 1)
-                    .read_to_end(&mut out)
-                    .map_err(|e| bad(&format!("{wanted}: {e}")))?;
-            }
-            m => {
-                return Err(bad(&format!(
-                    "{wanted}: compression method {m} is not supported (use deflate)"
-                )))
-            }
-        }
-        if out.len() as u64 > limit || out.len() as u64 != size {
-            return Err(bad(&format!(
-                "{wanted}: inflated size does not match the archive"
-            )));
-        }
-        return Ok(Some(out));
+        Err(e) => return Err(bad(format!("{wanted}: {e}"))),
+    };
+    if file.size() > limit {
+        return Err(bad(format!(
+            "{wanted} is {} bytes, over the {limit}-byte limit",
+            file.size()
+        )));
     }
-    Ok(None)
+    let mut out = Vec::new();
+    // Read to the end: the reader checks the entry's CRC-32 there. The `take` bounds what
+    // a lying size field can inflate to.
+    (&mut file)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| bad(format!("{wanted}: {e}")))?;
+    if out.len() as u64 > limit || out.len() as u64 != file.size() {
+        return Err(bad(format!(
+            "{wanted}: inflated size does not match the archive"
+        )));
+    }
+    Ok(Some(out))
 }
 
 /// How far a deployment is, 0 to 100: its lifecycle events done, the traffic shift counted
@@ -545,3 +505,7 @@ pub async fn handle(app: &App, event: Value) -> Result<Value> {
         }
     })
 }
+
+#[cfg(test)]
+#[path = "pipeline_zip_tests.rs"]
+mod zip_tests;

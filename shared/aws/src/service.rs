@@ -7,6 +7,7 @@
 //! stored state back and nothing is applied twice. Every AWS effect is absolute, so a tick
 //! that dies anywhere can simply run again.
 
+use lambda_runtime::tracing;
 use crate::alarms::Alarms;
 use crate::ecs::EcsRouter;
 use crate::error::{Error, Result};
@@ -296,6 +297,7 @@ impl Cutover {
             Err(Error::Conflict(_)) => return Ok(Once::Lost),
             Err(e) => return Err(e),
         };
+        crate::metrics::decision(&dep, &saved, &decision.actions);
         // Every effect is tried even when one fails (each is absolute, and the next tick
         // reads back what did not take), and the outbox is sent either way; the first
         // error is returned afterwards.
@@ -436,6 +438,7 @@ impl Cutover {
             record_notifications(&mut next, &decision.actions);
             match self.store.save(&next, &decision.log, next.decided_at).await {
                 Ok(saved) => {
+                    crate::metrics::decision(&dep, &saved, &decision.actions);
                     tracing::warn!(deployment = %id, message = %saved.error().map(|e| e.message.as_str()).unwrap_or(""), "deployment abandoned on request");
                     let deployment = self.flush_outbox(saved).await;
                     return Ok(TickOutcome::after(deployment, None));

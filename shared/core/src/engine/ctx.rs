@@ -291,6 +291,7 @@ impl Ctx {
                 attempts: u32::from(lambda),
                 landing,
                 since: self.now,
+                alarm_at: None,
             };
             if lambda {
                 self.actions.push(Action::Route { weight: 0 });

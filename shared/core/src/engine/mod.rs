@@ -392,6 +392,9 @@ fn step(c: &mut Ctx, obs: &Observation) {
                                 msg,
                                 rollback,
                             );
+                            if let Phase::RollingBack { alarm_at, .. } = &mut c.d.phase {
+                                *alarm_at = Some(a.updated_at.unwrap_or(now).min(now));
+                            }
                             return;
                         }
                     }

@@ -72,6 +72,9 @@ pub enum Phase {
         /// [`crate::engine::ECS_SETTLE_SECONDS`] later, so a listener or task-set call of an
         /// earlier decision still in flight cannot land unseen after the end.
         since: Millis,
+        /// When the alarm that failed the deployment changed state, if one did (for the
+        /// time from the alarm to traffic restored).
+        alarm_at: Option<Millis>,
     },
     /// Nothing more to do.
     Done(End),

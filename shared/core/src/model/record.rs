@@ -74,6 +74,9 @@ pub enum PhaseRecord {
         /// When the rollback began.
         #[serde(default)]
         since: Millis,
+        /// When the alarm that failed the deployment changed state.
+        #[serde(default, rename = "alarmAt", skip_serializing_if = "Option::is_none")]
+        alarm_at: Option<Millis>,
     },
     /// [`Phase::Done`].
     Done,
@@ -111,11 +114,13 @@ impl From<&Phase> for PhaseRecord {
                 attempts,
                 landing,
                 since,
+                alarm_at,
                 ..
             } => PhaseRecord::RollingBack {
                 attempts: *attempts,
                 landing: *landing,
                 since: *since,
+                alarm_at: *alarm_at,
             },
             Phase::Done(_) => PhaseRecord::Done,
         }
@@ -205,11 +210,13 @@ impl TryFrom<Stored> for Phase {
                 attempts,
                 landing,
                 since,
+                alarm_at,
             } => Phase::RollingBack {
                 halt: halt(&s)?,
                 attempts,
                 landing,
                 since,
+                alarm_at,
             },
             PhaseRecord::Done if s.status == S::Succeeded => {
                 if s.rolled_back {
