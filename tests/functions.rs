@@ -18,10 +18,12 @@ async fn a_requested_event_runs_through_eventbridge_start_and_the_driver() {
     let application = unique("shop");
     seed_function(&f, 2);
     let (table, store) = table().await;
+    let namespace = unique("Cutover");
     let stack = [
         ("CUTOVER_TABLE", table.as_str()),
         ("CUTOVER_EVENT_BUS", "default"),
         ("CUTOVER_ALLOWED_HOOKS", "CodeDeployHook_*"),
+        ("CUTOVER_METRICS_NAMESPACE", namespace.as_str()),
     ];
     let advance = serve("advance", &stack);
     let control = serve("control", &stack);
@@ -176,6 +178,50 @@ async fn a_requested_event_runs_through_eventbridge_start_and_the_driver() {
         }
     }
     assert_eq!(states, ["START", "SUCCESS"]);
+
+    // What the functions wrote, as Lambda would send it to CloudWatch Logs: JSON lines only,
+    // each log line with its level (Lambda filters on it), the metrics in embedded metric
+    // format.
+    let mut metrics = Vec::new();
+    for function in [&start, &advance, &control] {
+        for line in function.log_lines() {
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("{}: not a JSON line ({e}): {line}", function.name));
+            if v.get("_aws").is_some() {
+                metrics.push(v);
+            } else {
+                assert!(
+                    v["level"].is_string(),
+                    "{}: no level: {line}",
+                    function.name
+                );
+            }
+        }
+    }
+    let deployments = |outcome: &str| {
+        metrics
+            .iter()
+            .filter(|m| {
+                m["Deployments"] == 1.0
+                    && m["Outcome"] == outcome
+                    && m["Application"] == application.as_str()
+                    && m["Platform"] == "Lambda"
+            })
+            .count()
+    };
+    assert_eq!(deployments("Started"), 1, "{metrics:#?}");
+    assert_eq!(deployments("Succeeded"), 1, "{metrics:#?}");
+    let m = metrics
+        .iter()
+        .find(|m| m["LifecycleEvent"] == "AllowTraffic")
+        .expect("AllowTraffic's duration");
+    let emf = &m["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(emf["Namespace"], namespace.as_str());
+    assert_eq!(emf["Metrics"][0]["Name"], "LifecycleEventDuration");
+    assert_eq!(emf["Metrics"][0]["Unit"], "Milliseconds");
+    assert_eq!(emf["Dimensions"], json!([["Platform", "LifecycleEvent"]]));
+    assert!(m["LifecycleEventDuration"].as_f64().unwrap() > 0.0, "{m}");
+    assert!(m["_aws"]["Timestamp"].as_u64().unwrap() > 0);
 }
 
 #[tokio::test]

@@ -17,7 +17,20 @@ pub struct Function {
     pub name: String,
     /// Its ARN.
     pub arn: String,
+    /// Where the binary's stdout and stderr go (what Lambda sends to CloudWatch Logs).
+    pub log: PathBuf,
     child: Child,
+}
+
+impl Function {
+    /// The binary's output so far, one entry per line.
+    pub fn log_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 impl Drop for Function {
@@ -53,13 +66,17 @@ pub fn serve(binary_name: &str, env: &[(&str, &str)]) -> Function {
     let bin = binary(binary_name);
     let logs = bin.parent().unwrap().join("function-logs");
     std::fs::create_dir_all(&logs).unwrap();
-    let log = std::fs::File::create(logs.join(format!("{name}.log"))).unwrap();
+    let log_path = logs.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut cmd = Command::new(bin);
     for (k, v) in out["env"].as_object().expect("env") {
         cmd.env(k, v.as_str().unwrap());
     }
+    // As Lambda sets them for the template's LoggingConfig (JSON, INFO).
     cmd.env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("RUST_LOG", "info")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        .env_remove("RUST_LOG")
         .env_remove("CUTOVER_TOPIC_ARN")
         .env_remove("CUTOVER_EVENT_BUS")
         .env_remove("CUTOVER_STATE_MACHINE_ARN");
@@ -72,7 +89,12 @@ pub fn serve(binary_name: &str, env: &[(&str, &str)]) -> Function {
         .stderr(log)
         .spawn()
         .expect("start the function binary");
-    Function { name, arn, child }
+    Function {
+        name,
+        arn,
+        log: log_path,
+        child,
+    }
 }
 
 /// A fixture of `events/`.

@@ -1,12 +1,12 @@
 //! Building the SDK clients once, from the standard AWS settings.
 
-use lambda_runtime::tracing;
 use crate::alarms::Alarms;
 use crate::ecs::EcsRouter;
 use crate::lambda::LambdaRouter;
 use crate::notify::Notifier;
 use crate::service::Cutover;
 use crate::store::Store;
+use lambda_runtime::tracing;
 
 /// Table name used when `CUTOVER_TABLE` is not set.
 pub const DEFAULT_TABLE: &str = "cutover";

@@ -1,10 +1,10 @@
 //! Handlers of the Lambda functions. Each binary in `functions/` is `main` around one of
 //! these; tests call them directly.
 
-use lambda_runtime::tracing;
 use crate::error::{Error, Result};
 use crate::service::{Cutover, StartRequest};
 use cutover_core::model::{Deployment, Observation};
+use lambda_runtime::tracing;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

@@ -1,11 +1,11 @@
 //! Lambda: the alias traffic router, the pre-flight checks and the hook invoker.
 
-use lambda_runtime::tracing;
 use crate::error::{Error, Result};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, InvocationType};
 use aws_sdk_lambda::Client;
 use cutover_core::model::{AliasView, HookResponse, LambdaTarget};
+use lambda_runtime::tracing;
 use std::collections::HashMap;
 
 const SVC: &str = "Lambda";

@@ -45,59 +45,75 @@ impl Unit {
     }
 }
 
-/// One EMF document: a metric's value, with its dimensions and the dimension sets
-/// CloudWatch aggregates it by.
-pub fn document(
-    namespace: &str,
-    timestamp: Millis,
-    name: &str,
-    value: f64,
-    unit: Unit,
-    dimensions: &[(&str, &str)],
-    sets: &[&[&str]],
-) -> Value {
-    let mut doc = Map::new();
-    doc.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp,
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": sets,
-                "Metrics": [{"Name": name, "Unit": unit.as_str()}],
-            }],
-        }),
-    );
-    for (k, v) in dimensions {
-        doc.insert((*k).to_string(), json!(v));
-    }
-    doc.insert(name.to_string(), json!(value));
-    Value::Object(doc)
+/// One metric value with its dimensions and the dimension sets CloudWatch aggregates it
+/// by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// Metric name.
+    pub name: &'static str,
+    /// Its value.
+    pub value: f64,
+    /// Its unit.
+    pub unit: Unit,
+    /// Dimension names and values.
+    pub dimensions: Vec<(&'static str, String)>,
+    /// The sets of dimension names it is aggregated by.
+    pub sets: Vec<Vec<&'static str>>,
 }
 
-/// Writes one metric, when metrics are on.
-pub fn emit(
-    name: &str,
-    value: f64,
-    unit: Unit,
-    dimensions: &[(&str, &str)],
-    sets: &[&[&str]],
-) {
+impl Metric {
+    fn new(
+        name: &'static str,
+        value: f64,
+        unit: Unit,
+        dimensions: &[(&'static str, &str)],
+        sets: &[&[&'static str]],
+    ) -> Metric {
+        Metric {
+            name,
+            value,
+            unit,
+            dimensions: dimensions
+                .iter()
+                .map(|(k, v)| (*k, v.to_string()))
+                .collect(),
+            sets: sets.iter().map(|s| s.to_vec()).collect(),
+        }
+    }
+
+    /// The EMF document of this metric: one JSON object, for one log line.
+    pub fn document(&self, namespace: &str, timestamp: Millis) -> Value {
+        let mut doc = Map::new();
+        doc.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp,
+                "CloudWatchMetrics": [{
+                    "Namespace": namespace,
+                    "Dimensions": self.sets,
+                    "Metrics": [{"Name": self.name, "Unit": self.unit.as_str()}],
+                }],
+            }),
+        );
+        for (k, v) in &self.dimensions {
+            doc.insert((*k).to_string(), json!(v));
+        }
+        doc.insert(self.name.to_string(), json!(self.value));
+        Value::Object(doc)
+    }
+}
+
+/// Writes metrics to stdout, one line each, when metrics are on.
+pub fn emit(metrics: &[Metric]) {
     let Some(namespace) = std::env::var(NAMESPACE_ENV).ok().filter(|n| !n.is_empty()) else {
         return;
     };
-    let doc = document(
-        &namespace,
-        crate::service::now_ms(),
-        name,
-        value,
-        unit,
-        dimensions,
-        sets,
-    );
-    // One line, written at once: the log line must be the JSON object and nothing else.
+    let now = crate::service::now_ms();
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{doc}");
+    for m in metrics {
+        // The line must be the JSON object and nothing else.
+        let _ = writeln!(out, "{}", m.document(&namespace, now));
+    }
     let _ = out.flush();
 }
 
@@ -108,11 +124,21 @@ fn platform(dep: &Deployment) -> &'static str {
     }
 }
 
+/// The metrics of a saved decision, written: see [`decision_metrics`].
+pub fn decision(before: &Deployment, after: &Deployment, actions: &[Action]) {
+    emit(&decision_metrics(before, after, actions));
+}
+
 /// The metrics of a saved decision: `before` is the state it was made on, `after` the
 /// state saved, `actions` what it asked for.
-pub fn decision(before: &Deployment, after: &Deployment, actions: &[Action]) {
+pub fn decision_metrics(
+    before: &Deployment,
+    after: &Deployment,
+    actions: &[Action],
+) -> Vec<Metric> {
     let platform = platform(after);
     let app = after.application.as_str();
+    let mut out = Vec::new();
     for action in actions {
         let Action::Notify(kind) = action else {
             continue;
@@ -124,7 +150,7 @@ pub fn decision(before: &Deployment, after: &Deployment, actions: &[Action]) {
             NotificationKind::DeploymentStop => "Stopped",
             NotificationKind::DeploymentRollback => "RolledBack",
         };
-        emit(
+        out.push(Metric::new(
             "Deployments",
             1.0,
             Unit::Count,
@@ -138,16 +164,16 @@ pub fn decision(before: &Deployment, after: &Deployment, actions: &[Action]) {
                 &["Platform", "Outcome"],
                 &["Application", "Platform", "Outcome"],
             ],
-        );
+        ));
         if *kind == NotificationKind::DeploymentRollback {
             if let Some(restored) = alarm_to_restored(before, after) {
-                emit(
+                out.push(Metric::new(
                     "AlarmToRestored",
                     restored as f64,
                     Unit::Milliseconds,
                     &[("Application", app), ("Platform", platform)],
                     &[&["Platform"], &["Application", "Platform"]],
-                );
+                ));
             }
         }
     }
@@ -155,9 +181,11 @@ pub fn decision(before: &Deployment, after: &Deployment, actions: &[Action]) {
         let (Some(start), Some(end)) = (event.started_at, event.ended_at) else {
             continue;
         };
-        let ended_now = before.event(event.name).is_some_and(|e| e.ended_at.is_none());
-        if ended_now {
-            emit(
+        if before
+            .event(event.name)
+            .is_some_and(|e| e.ended_at.is_none())
+        {
+            out.push(Metric::new(
                 "LifecycleEventDuration",
                 end.saturating_sub(start) as f64,
                 Unit::Milliseconds,
@@ -166,9 +194,10 @@ pub fn decision(before: &Deployment, after: &Deployment, actions: &[Action]) {
                     ("LifecycleEvent", event.name.as_str()),
                 ],
                 &[&["Platform", "LifecycleEvent"]],
-            );
+            ));
         }
     }
+    out
 }
 
 /// Milliseconds from the alarm's state change to the rollback confirmed, when an alarm
@@ -181,7 +210,9 @@ fn alarm_to_restored(before: &Deployment, after: &Deployment) -> Option<Millis> 
     else {
         return None;
     };
-    let by_alarm = after.error().is_some_and(|e| e.code == ErrorCode::AlarmActive);
+    let by_alarm = after
+        .error()
+        .is_some_and(|e| e.code == ErrorCode::AlarmActive);
     (after.rolled_back() && by_alarm).then(|| after.decided_at.saturating_sub(alarm_at))
 }
 
@@ -194,11 +225,15 @@ pub fn aws_error(service: &str, throttling: bool, retryable: bool) {
     } else {
         "Other"
     };
-    emit(
+    emit(&[Metric::new(
         "AwsErrors",
         1.0,
         Unit::Count,
         &[("Service", service), ("Kind", kind)],
         &[&["Service", "Kind"]],
-    );
+    )]);
 }
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;

@@ -12,12 +12,12 @@
 //! The function answers CodePipeline itself and returns normally even when the job fails,
 //! so CodePipeline learns why at once instead of waiting out the action's timeout.
 
-use lambda_runtime::tracing;
 use crate::error::{Error, Result};
 use crate::functions::App;
 use crate::service::StartRequest;
 use aws_sdk_codepipeline::types::{CurrentRevision, ExecutionDetails, FailureDetails, FailureType};
 use cutover_core::model::{Deployment, DeploymentStatus, EventStatus};
+use lambda_runtime::tracing;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::io::Read;

@@ -40,7 +40,10 @@ fn stored_and_deflated_entries_are_read_by_path() {
         SimpleFileOptions::default().compression_method(CompressionMethod::Stored),
     ] {
         let zip = archive(
-            &[("README.md", b"hi"), ("deploy/appspec.yaml", APPSPEC.as_bytes())],
+            &[
+                ("README.md", b"hi"),
+                ("deploy/appspec.yaml", APPSPEC.as_bytes()),
+            ],
             options,
         );
         let got = read_zip_entry(&zip, "./deploy/appspec.yaml", 1024).unwrap();
@@ -53,12 +56,19 @@ fn stored_and_deflated_entries_are_read_by_path() {
 fn a_zip64_artifact_is_read() {
     // ZIP64 extended information on the entry: the 32-bit size fields hold 0xFFFFFFFF and
     // the sizes are in the extra field, as streaming writers and large archives have them.
-    let zip = archive(&[("appspec.yaml", APPSPEC.as_bytes())], deflated().large_file(true));
+    let zip = archive(
+        &[("appspec.yaml", APPSPEC.as_bytes())],
+        deflated().large_file(true),
+    );
     let central = zip
         .windows(4)
         .position(|w| w == [0x50, 0x4b, 0x01, 0x02])
         .expect("a central directory entry");
-    assert_eq!(zip[central + 20..central + 28], [0xff; 8], "sizes in the ZIP64 field");
+    assert_eq!(
+        zip[central + 20..central + 28],
+        [0xff; 8],
+        "sizes in the ZIP64 field"
+    );
     let got = read_zip_entry(&zip, "appspec.yaml", 1024).unwrap();
     assert_eq!(got.as_deref(), Some(APPSPEC.as_bytes()));
 }
@@ -76,7 +86,10 @@ fn an_entry_whose_crc_does_not_match_is_refused() {
         .unwrap();
     zip[at] = b'r';
     let message = refusal(read_zip_entry(&zip, "appspec.yaml", 1024));
-    assert!(message.contains("appspec.yaml") && message.contains("checksum"), "{message}");
+    assert!(
+        message.contains("appspec.yaml") && message.contains("checksum"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -84,7 +97,10 @@ fn an_entry_over_the_limit_is_refused_before_it_is_inflated() {
     let big = vec![b'a'; 4096];
     let zip = archive(&[("appspec.yaml", &big)], deflated());
     let message = refusal(read_zip_entry(&zip, "appspec.yaml", 1024));
-    assert!(message.contains("4096 bytes, over the 1024-byte limit"), "{message}");
+    assert!(
+        message.contains("4096 bytes, over the 1024-byte limit"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -7,7 +7,6 @@
 //! stored state back and nothing is applied twice. Every AWS effect is absolute, so a tick
 //! that dies anywhere can simply run again.
 
-use lambda_runtime::tracing;
 use crate::alarms::Alarms;
 use crate::ecs::EcsRouter;
 use crate::error::{Error, Result};
@@ -19,6 +18,7 @@ use cutover_core::model::{
     Deployment, HookAnswer, HookReport, HookResponse, Observation, Outgoing, Phase, StopRequest,
     Target,
 };
+use lambda_runtime::tracing;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How long a notification is re-sent before it is given up.
