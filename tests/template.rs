@@ -362,3 +362,88 @@ fn the_outputs_the_cli_reads_exist() {
         "{uri}"
     );
 }
+
+/// The text of a `!Sub` (or plain) string value.
+fn sub_text(v: &Value) -> &str {
+    match v {
+        Value::Tagged(t) => t.value.as_str().expect("a !Sub string"),
+        other => other.as_str().expect("a string"),
+    }
+}
+
+#[test]
+fn the_dashboard_searches_every_metric_the_functions_emit_by_its_dimensions() {
+    let t = template();
+    let body = sub_text(&t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]);
+    // Every ${...} stands for a name or the region; any string parses as JSON there.
+    let mut json = String::new();
+    let mut rest = body;
+    while let Some(at) = rest.find("${") {
+        json.push_str(&rest[..at]);
+        let end = rest[at..].find('}').expect("closed ${") + at;
+        json.push('X');
+        rest = &rest[end + 1..];
+    }
+    json.push_str(rest);
+    let body: serde_json::Value = serde_json::from_str(&json).expect("DashboardBody is JSON");
+    let mut searched = BTreeSet::new();
+    for widget in body["widgets"].as_array().expect("widgets") {
+        assert!(widget["properties"]["region"].is_string(), "{widget}");
+        for row in widget["properties"]["metrics"].as_array().expect("metrics") {
+            let Some(expr) = row[0]["expression"].as_str() else {
+                continue;
+            };
+            // SEARCH('{"NS",Dim,...} MetricName="Name"', ...)
+            let keys = expr
+                .split('{')
+                .nth(1)
+                .and_then(|s| s.split('}').next())
+                .unwrap();
+            let mut dims: Vec<&str> = keys.split(',').skip(1).collect();
+            dims.sort_unstable();
+            let name = expr
+                .split("MetricName=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next());
+            searched.insert((name.unwrap().to_string(), dims.join(",")));
+        }
+    }
+    for (name, sets) in cutover_aws::metrics::METRICS {
+        let shown = searched.iter().filter(|(n, _)| n == name).count();
+        assert!(shown > 0, "the dashboard does not show {name}");
+        for (n, dims) in searched.iter().filter(|(n, _)| n == name) {
+            let emitted = sets.iter().any(|s| {
+                let mut s = s.to_vec();
+                s.sort_unstable();
+                s.join(",") == *dims
+            });
+            assert!(
+                emitted,
+                "{n} is searched by {{{dims}}}, a set it is not emitted with"
+            );
+        }
+    }
+}
+
+#[test]
+fn functions_log_json_at_a_level_lambda_filters_on() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    let logging = &globals["LoggingConfig"];
+    assert_eq!(logging["LogFormat"], "JSON");
+    assert!(matches!(&logging["ApplicationLogLevel"], Value::Tagged(r) if r.value == "LogLevel"));
+    let levels = t["Parameters"]["LogLevel"]["AllowedValues"]
+        .as_sequence()
+        .expect("LogLevel has AllowedValues");
+    // The metrics are INFO lines: a quieter level would drop them.
+    for level in levels {
+        assert!(
+            matches!(level.as_str(), Some("INFO" | "DEBUG")),
+            "{level:?}"
+        );
+    }
+    // The runtime reads Lambda's level; a RUST_LOG would override it.
+    let env = globals["Environment"]["Variables"].as_mapping().unwrap();
+    assert!(!env.contains_key("RUST_LOG"));
+    assert!(env.contains_key(cutover_aws::metrics::NAMESPACE_ENV));
+}

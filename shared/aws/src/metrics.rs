@@ -27,6 +27,25 @@ use std::io::Write;
 /// The environment variable naming the metrics' namespace; unset or empty: no metrics.
 pub const NAMESPACE_ENV: &str = "CUTOVER_METRICS_NAMESPACE";
 
+/// Every metric emitted, with the dimension sets CloudWatch aggregates it by (the
+/// template's dashboard searches these).
+pub const METRICS: [(&str, &[&[&str]]); 4] = [
+    (
+        "Deployments",
+        &[
+            &["Outcome"],
+            &["Platform", "Outcome"],
+            &["Application", "Platform", "Outcome"],
+        ],
+    ),
+    (
+        "AlarmToRestored",
+        &[&["Platform"], &["Application", "Platform"]],
+    ),
+    ("LifecycleEventDuration", &[&["Platform", "LifecycleEvent"]]),
+    ("AwsErrors", &[&["Service", "Kind"]]),
+];
+
 /// A unit CloudWatch knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -67,8 +86,12 @@ impl Metric {
         value: f64,
         unit: Unit,
         dimensions: &[(&'static str, &str)],
-        sets: &[&[&'static str]],
     ) -> Metric {
+        let sets: &[&[&'static str]] = METRICS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(&[], |(_, sets)| *sets);
+        debug_assert!(!sets.is_empty(), "{name} is not in METRICS");
         Metric {
             name,
             value,
@@ -159,11 +182,6 @@ pub fn decision_metrics(
                 ("Platform", platform),
                 ("Outcome", outcome),
             ],
-            &[
-                &["Outcome"],
-                &["Platform", "Outcome"],
-                &["Application", "Platform", "Outcome"],
-            ],
         ));
         if *kind == NotificationKind::DeploymentRollback {
             if let Some(restored) = alarm_to_restored(before, after) {
@@ -172,7 +190,6 @@ pub fn decision_metrics(
                     restored as f64,
                     Unit::Milliseconds,
                     &[("Application", app), ("Platform", platform)],
-                    &[&["Platform"], &["Application", "Platform"]],
                 ));
             }
         }
@@ -193,7 +210,6 @@ pub fn decision_metrics(
                     ("Platform", platform),
                     ("LifecycleEvent", event.name.as_str()),
                 ],
-                &[&["Platform", "LifecycleEvent"]],
             ));
         }
     }
@@ -230,7 +246,6 @@ pub fn aws_error(service: &str, throttling: bool, retryable: bool) {
         1.0,
         Unit::Count,
         &[("Service", service), ("Kind", kind)],
-        &[&["Service", "Kind"]],
     )]);
 }
 

@@ -125,7 +125,6 @@ fn the_document_is_embedded_metric_format() {
         1.0,
         Unit::Count,
         &[("Platform", "ECS"), ("Outcome", "Succeeded")],
-        &[&["Outcome"], &["Platform", "Outcome"]],
     );
     let doc = m.document("Cutover", T0);
     assert_eq!(
@@ -135,7 +134,7 @@ fn the_document_is_embedded_metric_format() {
                 "Timestamp": T0,
                 "CloudWatchMetrics": [{
                     "Namespace": "Cutover",
-                    "Dimensions": [["Outcome"], ["Platform", "Outcome"]],
+                    "Dimensions": [["Outcome"], ["Platform", "Outcome"], ["Application", "Platform", "Outcome"]],
                     "Metrics": [{"Name": "Deployments", "Unit": "Count"}],
                 }],
             },
