@@ -447,3 +447,25 @@ fn functions_log_json_at_a_level_lambda_filters_on() {
     assert!(!env.contains_key("RUST_LOG"));
     assert!(env.contains_key(cutover_aws::metrics::NAMESPACE_ENV));
 }
+
+#[test]
+fn the_allowed_targets_reach_every_function_and_empty_is_called_out() {
+    let t = template();
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    let Value::Tagged(join) = &env[cutover_aws::allowed::ALLOWED_TARGETS_ENV] else {
+        panic!("CUTOVER_ALLOWED_TARGETS is not a !Join of the parameter");
+    };
+    assert_eq!(join.tag.to_string(), "!Join");
+    assert!(
+        matches!(&join.value[1], Value::Tagged(r) if r.value == "AllowedTargets"),
+        "{:?}",
+        join.value
+    );
+    let p = &t["Parameters"]["AllowedTargets"];
+    assert_eq!(p["Default"], "");
+    let description = p["Description"].as_str().unwrap();
+    assert!(
+        description.contains("EMPTY ALLOWS EVERY TARGET"),
+        "{description}"
+    );
+}

@@ -32,7 +32,8 @@ pub fn cutover(args: &[&str]) -> Command {
         .env_remove("CUTOVER_STACK")
         .env_remove("CUTOVER_START_FUNCTION")
         .env_remove("CUTOVER_CONTROL_FUNCTION")
-        .env_remove("CUTOVER_TOPIC_ARN");
+        .env_remove("CUTOVER_TOPIC_ARN")
+        .env_remove("CUTOVER_ALLOWED_TARGETS");
     for (k, v) in aws_env() {
         cmd.env(k, v);
     }

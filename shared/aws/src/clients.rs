@@ -38,7 +38,8 @@ impl Settings {
 /// `CUTOVER_EVENT_BUS` (EventBridge bus for state-change events; unset: none),
 /// `CUTOVER_ALLOWED_HOOKS` (comma-separated hook function name patterns; unset: any),
 /// `CUTOVER_EVENT_RETENTION_DAYS` (days event-log items are kept; 0: for ever),
-/// `CUTOVER_ALARM_POLL_SECONDS` and `CUTOVER_HOOK_TIMEOUT_SECONDS` (option defaults).
+/// `CUTOVER_ALARM_POLL_SECONDS` and `CUTOVER_HOOK_TIMEOUT_SECONDS` (option defaults),
+/// `CUTOVER_ALLOWED_TARGETS` (what deployments may move; unset: everything).
 #[derive(Debug, Clone, Default)]
 pub struct StackSettings {
     /// EventBridge bus name or ARN.
@@ -70,6 +71,7 @@ impl StackSettings {
         if let Some(s) = number("CUTOVER_HOOK_TIMEOUT_SECONDS") {
             defaults.hook_timeout_seconds = s;
         }
+        defaults.allowed_targets = crate::allowed::AllowedTargets::from_env();
         StackSettings {
             defaults,
             event_bus: var("CUTOVER_EVENT_BUS"),

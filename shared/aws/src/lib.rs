@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod alarms;
+pub mod allowed;
 pub mod clients;
 pub mod ecs;
 pub mod error;

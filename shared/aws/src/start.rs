@@ -141,13 +141,16 @@ pub struct StartRequest {
     pub client_token: Option<String>,
 }
 
-/// Option defaults a stack gives every deployment that does not set its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a stack decides for every start: option defaults for deployments that do not set
+/// their own, and the targets deployments may move.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartDefaults {
     /// Alarm poll interval, seconds.
     pub alarm_poll_seconds: u64,
     /// Hook timeout, seconds (a group's own comes first).
     pub hook_timeout_seconds: u64,
+    /// The targets a start may be for (`CUTOVER_ALLOWED_TARGETS`; default: every one).
+    pub allowed_targets: crate::allowed::AllowedTargets,
 }
 
 impl Default for StartDefaults {
@@ -155,6 +158,7 @@ impl Default for StartDefaults {
         StartDefaults {
             alarm_poll_seconds: 10,
             hook_timeout_seconds: 3600,
+            allowed_targets: crate::allowed::AllowedTargets::everything(),
         }
     }
 }
@@ -276,6 +280,23 @@ impl Cutover {
                     ),
                 ));
             }
+        }
+        // What may be moved is checked first, before any read of AWS or the table.
+        let wanted =
+            match &spec.resource {
+                AppSpecResource::Lambda(l) => Some(crate::allowed::Wanted::Lambda {
+                    function: &l.name,
+                    alias: &l.alias,
+                }),
+                AppSpecResource::Ecs(_) => group.as_ref().and_then(|g| g.ecs.as_ref()).map(|e| {
+                    crate::allowed::Wanted::Ecs {
+                        cluster: &e.cluster,
+                        service: &e.service,
+                    }
+                }),
+            };
+        if let Some(wanted) = &wanted {
+            self.defaults.allowed_targets.check(wanted)?;
         }
         let defaults = group.as_ref();
         let rollback = defaults.map(|g| g.auto_rollback).unwrap_or_default();

@@ -1,0 +1,101 @@
+//! Who may deploy what, tried as a user would: the CLI's `--local` mode and the deployed
+//! start function refuse a target outside `CUTOVER_ALLOWED_TARGETS` before anything
+//! changes, and deploy one inside it.
+
+use cutover_tests::cli::*;
+use cutover_tests::functions::{invoke, serve, table};
+use cutover_tests::*;
+use serde_json::json;
+
+/// The alias `live` of `function`: its version and the extra version, if any.
+async fn live(function: &str) -> (String, Option<String>) {
+    cutover_tests::functions::alias_version(function).await
+}
+
+#[tokio::test]
+async fn the_cli_refuses_a_target_outside_the_allowed_list_and_deploys_one_inside() {
+    let outside = unique("outside");
+    seed_function(&outside, 2);
+    let inside = unique("inside");
+    seed_function(&inside, 2);
+    let list = format!("lambda:{inside}:live, ecs:shop/web");
+
+    let refused = finish(
+        deploy_command(&appspec(&outside, None, None), &[])
+            .env("CUTOVER_ALLOWED_TARGETS", &list)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
+    assert_eq!(
+        refused.status["error"]["code"], "TargetNotAllowed",
+        "{}",
+        refused.stdout
+    );
+    for needle in [
+        format!("lambda:{outside}:live is not an allowed target"),
+        list.clone(),
+        "AllowedTargets".to_string(),
+    ] {
+        assert!(
+            refused.stderr.contains(&needle),
+            "{needle}: {}",
+            refused.stderr
+        );
+    }
+    // Nothing changed: the alias as it was, no deployment recorded, no lock held.
+    assert_eq!(live(&outside).await, ("1".to_string(), None));
+    let app = app().await;
+    let all = app.cutover.store.list(false).await.unwrap();
+    assert!(!all
+        .iter()
+        .any(|d| d.target.lambda().is_some_and(|t| t.function == outside)));
+
+    // A malformed list refuses everything, naming the entry.
+    let malformed = finish(
+        deploy_command(&appspec(&inside, None, None), &[])
+            .env("CUTOVER_ALLOWED_TARGETS", format!("{inside}:live"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(malformed.code, 2);
+    assert!(
+        malformed.stderr.contains("is malformed") && malformed.stderr.contains(&inside),
+        "{}",
+        malformed.stderr
+    );
+    assert_eq!(live(&inside).await, ("1".to_string(), None));
+
+    // The allowed target deploys.
+    let ok = finish(
+        deploy_command(&appspec(&inside, None, None), &[])
+            .env("CUTOVER_ALLOWED_TARGETS", &list)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    assert_eq!(live(&inside).await, ("2".to_string(), None));
+}
+
+#[tokio::test]
+async fn the_start_function_refuses_a_target_outside_the_allowed_list() {
+    let outside = unique("outside");
+    seed_function(&outside, 2);
+    let (table, store) = table().await;
+    let start = serve(
+        "start",
+        &[
+            ("CUTOVER_TABLE", table.as_str()),
+            ("CUTOVER_ALLOWED_TARGETS", "lambda:orders-*"),
+        ],
+    );
+    let request = json!({"appspec": appspec(&outside, None, None)});
+    let (error_type, message) = invoke(&start.name, &request).await.unwrap_err();
+    assert_eq!(error_type, "TargetNotAllowed", "{message}");
+    assert!(
+        message.contains(&format!("lambda:{outside}:live")) && message.contains("lambda:orders-*"),
+        "{message}"
+    );
+    assert_eq!(live(&outside).await, ("1".to_string(), None));
+    assert!(store.list(false).await.unwrap().is_empty());
+}
