@@ -99,3 +99,48 @@ async fn the_start_function_refuses_a_target_outside_the_allowed_list() {
     assert_eq!(live(&outside).await, ("1".to_string(), None));
     assert!(store.list(false).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_deployed_functions_refuse_a_time_scale_unless_the_stack_allows_it() {
+    let f = unique("scaled");
+    seed_function(&f, 2);
+    let (table, store) = table().await;
+    let start = serve(
+        "start",
+        &[
+            ("CUTOVER_TABLE", table.as_str()),
+            ("CUTOVER_ALLOW_TIME_SCALE", "false"),
+        ],
+    );
+    let request = json!({"appspec": appspec(&f, None, None), "timeScale": 600});
+    let (error_type, message) = invoke(&start.name, &request).await.unwrap_err();
+    assert_eq!(error_type, "TimeScaleNotAllowed", "{message}");
+    assert!(message.contains("AllowTimeScale"), "{message}");
+    assert_eq!(live(&f).await, ("1".to_string(), None));
+    assert!(store.list(false).await.unwrap().is_empty());
+    // Without a time scale the same request starts.
+    let started = invoke(&start.name, &json!({"appspec": appspec(&f, None, None)}))
+        .await
+        .unwrap();
+    assert!(started["deploymentId"].is_string(), "{started}");
+}
+
+#[tokio::test]
+async fn a_stack_that_requires_groups_refuses_a_deployment_without_one() {
+    let f = unique("grouped");
+    seed_function(&f, 2);
+    let run = finish(
+        deploy_command(&appspec(&f, None, None), &[])
+            .env("CUTOVER_REQUIRE_GROUP", "true")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.status["error"]["code"], "GroupRequired",
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("--group"), "{}", run.stderr);
+    assert_eq!(live(&f).await, ("1".to_string(), None));
+}

@@ -33,7 +33,8 @@ pub fn cutover(args: &[&str]) -> Command {
         .env_remove("CUTOVER_START_FUNCTION")
         .env_remove("CUTOVER_CONTROL_FUNCTION")
         .env_remove("CUTOVER_TOPIC_ARN")
-        .env_remove("CUTOVER_ALLOWED_TARGETS");
+        .env_remove("CUTOVER_ALLOWED_TARGETS")
+        .env_remove("CUTOVER_REQUIRE_GROUP");
     for (k, v) in aws_env() {
         cmd.env(k, v);
     }

@@ -76,6 +76,8 @@ pub fn serve(binary_name: &str, env: &[(&str, &str)]) -> Function {
     cmd.env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        // The tests shorten their deployments (the stack's AllowTimeScale=true).
+        .env("CUTOVER_ALLOW_TIME_SCALE", "true")
         .env_remove("RUST_LOG")
         .env_remove("CUTOVER_TOPIC_ARN")
         .env_remove("CUTOVER_EVENT_BUS")

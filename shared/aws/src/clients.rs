@@ -39,7 +39,8 @@ impl Settings {
 /// `CUTOVER_ALLOWED_HOOKS` (comma-separated hook function name patterns; unset: any),
 /// `CUTOVER_EVENT_RETENTION_DAYS` (days event-log items are kept; 0: for ever),
 /// `CUTOVER_ALARM_POLL_SECONDS` and `CUTOVER_HOOK_TIMEOUT_SECONDS` (option defaults),
-/// `CUTOVER_ALLOWED_TARGETS` (what deployments may move; unset: everything).
+/// `CUTOVER_ALLOWED_TARGETS` (what deployments may move; unset: everything) and
+/// `CUTOVER_REQUIRE_GROUP` (`true`: every start names a deployment group).
 #[derive(Debug, Clone, Default)]
 pub struct StackSettings {
     /// EventBridge bus name or ARN.
@@ -72,6 +73,7 @@ impl StackSettings {
             defaults.hook_timeout_seconds = s;
         }
         defaults.allowed_targets = crate::allowed::AllowedTargets::from_env();
+        defaults.require_group = var("CUTOVER_REQUIRE_GROUP").is_some_and(|v| v.trim() == "true");
         StackSettings {
             defaults,
             event_bus: var("CUTOVER_EVENT_BUS"),

@@ -51,7 +51,11 @@ impl App {
 pub async fn init() -> App {
     tracing::init_default_subscriber();
     let sdk = crate::clients::aws_config().await;
-    let cutover = crate::clients::build(&sdk, &crate::clients::Settings::from_env());
+    let mut cutover = crate::clients::build(&sdk, &crate::clients::Settings::from_env());
+    // A time scale turns a 30-minute bake into seconds: the deployed functions accept one
+    // only when the stack says so (its AllowTimeScale parameter).
+    cutover.defaults.allow_time_scale =
+        std::env::var("CUTOVER_ALLOW_TIME_SCALE").is_ok_and(|v| v.trim() == "true");
     let app = App::new(&sdk, cutover);
     match std::env::var("CUTOVER_STATE_MACHINE_ARN")
         .ok()

@@ -151,6 +151,12 @@ pub struct StartDefaults {
     pub hook_timeout_seconds: u64,
     /// The targets a start may be for (`CUTOVER_ALLOWED_TARGETS`; default: every one).
     pub allowed_targets: crate::allowed::AllowedTargets,
+    /// Every start must name a deployment group (`CUTOVER_REQUIRE_GROUP=true`).
+    pub require_group: bool,
+    /// A start may shorten the deployment's waits with a time scale. The CLI's `--local`
+    /// mode may; the deployed functions only when the stack allows it
+    /// (`CUTOVER_ALLOW_TIME_SCALE=true`, for demos).
+    pub allow_time_scale: bool,
 }
 
 impl Default for StartDefaults {
@@ -159,6 +165,8 @@ impl Default for StartDefaults {
             alarm_poll_seconds: 10,
             hook_timeout_seconds: 3600,
             allowed_targets: crate::allowed::AllowedTargets::everything(),
+            require_group: false,
+            allow_time_scale: true,
         }
     }
 }
@@ -297,6 +305,22 @@ impl Cutover {
             };
         if let Some(wanted) = &wanted {
             self.defaults.allowed_targets.check(wanted)?;
+        }
+        if self.defaults.require_group && group.is_none() {
+            return Err(Error::refused(
+                "GroupRequired",
+                "--group: this stack requires every deployment to go through a deployment group (its RequireGroup parameter); pass --group APPLICATION/NAME (`cutover groups` lists them)",
+            ));
+        }
+        if let Some(scale) = req.time_scale.filter(|s| *s != 1.0) {
+            if !self.defaults.allow_time_scale {
+                return Err(Error::refused(
+                    "TimeScaleNotAllowed",
+                    format!(
+                        "timeScale: {scale} would shorten every wait of the deployment (bakes, the termination and Ready waits); this stack's functions accept a time scale only when its AllowTimeScale parameter is true (for demos); leave timeScale out"
+                    ),
+                ));
+            }
         }
         let defaults = group.as_ref();
         let rollback = defaults.map(|g| g.auto_rollback).unwrap_or_default();
