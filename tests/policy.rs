@@ -67,13 +67,18 @@ async fn the_cli_refuses_a_target_outside_the_allowed_list_and_deploys_one_insid
     assert_eq!(live(&inside).await, ("1".to_string(), None));
 
     // The allowed target deploys.
+    // (With the stack's metrics namespace in the environment too: the CLI never prints a
+    // metric, so `--output json` stays JSON.)
     let ok = finish(
         deploy_command(&appspec(&inside, None, None), &[])
             .env("CUTOVER_ALLOWED_TARGETS", &list)
+            .env("CUTOVER_METRICS_NAMESPACE", "Cutover")
             .output()
             .unwrap(),
     );
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    assert!(!ok.stdout.contains("_aws"), "{}", ok.stdout);
+    assert_eq!(ok.status["status"], "Succeeded", "{}", ok.stdout);
     assert_eq!(live(&inside).await, ("2".to_string(), None));
 }
 

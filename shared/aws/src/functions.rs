@@ -50,6 +50,7 @@ impl App {
 /// request id).
 pub async fn init() -> App {
     tracing::init_default_subscriber();
+    crate::metrics::enable_from_env();
     let sdk = crate::clients::aws_config().await;
     let mut cutover = crate::clients::build(&sdk, &crate::clients::Settings::from_env());
     // A time scale turns a 30-minute bake into seconds: the deployed functions accept one

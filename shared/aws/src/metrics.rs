@@ -1,8 +1,8 @@
 //! CloudWatch metrics in the embedded metric format (EMF): one JSON object per line on
 //! stdout, which Lambda sends to CloudWatch Logs, where CloudWatch extracts the metrics —
-//! no PutMetricData call and no IAM permission. Off unless `CUTOVER_METRICS_NAMESPACE`
-//! is set (the template sets it on every function), so the CLI's own output never carries
-//! them.
+//! no PutMetricData call and no IAM permission. On only in the functions, when
+//! `CUTOVER_METRICS_NAMESPACE` is set (the template sets it on every function): the CLI's
+//! own output never carries them.
 //!
 //! Emitted (namespace from the environment, all with low-cardinality dimensions):
 //! - `Deployments` (Count): a deployment started, succeeded, failed, was stopped or rolled
@@ -126,16 +126,31 @@ impl Metric {
     }
 }
 
+static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Turns metrics on for this process, in the namespace [`NAMESPACE_ENV`] names (nothing
+/// when it is unset or empty). Only the functions call it (`functions::init`): the CLI
+/// never does, so its stdout (`--output json`) never carries a metric, whatever its
+/// environment holds.
+pub fn enable_from_env() {
+    if let Some(ns) = std::env::var(NAMESPACE_ENV)
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+    {
+        let _ = NAMESPACE.set(ns);
+    }
+}
+
 /// Writes metrics to stdout, one line each, when metrics are on.
 pub fn emit(metrics: &[Metric]) {
-    let Some(namespace) = std::env::var(NAMESPACE_ENV).ok().filter(|n| !n.is_empty()) else {
+    let Some(namespace) = NAMESPACE.get() else {
         return;
     };
     let now = crate::service::now_ms();
     let mut out = std::io::stdout().lock();
     for m in metrics {
         // The line must be the JSON object and nothing else.
-        let _ = writeln!(out, "{}", m.document(&namespace, now));
+        let _ = writeln!(out, "{}", m.document(namespace, now));
     }
     let _ = out.flush();
 }

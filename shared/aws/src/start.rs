@@ -289,7 +289,8 @@ impl Cutover {
                 ));
             }
         }
-        // What may be moved is checked first, before any read of AWS or the table.
+        // What may be moved is checked before any AWS call and any write (only the group
+        // and a client token's record were read).
         let wanted =
             match &spec.resource {
                 AppSpecResource::Lambda(l) => Some(crate::allowed::Wanted::Lambda {
