@@ -56,6 +56,13 @@ fn policy_template(name: &str) -> Vec<&'static str> {
             "dynamodb:DescribeTable",
             "dynamodb:ConditionCheckItem",
         ],
+        "DynamoDBReadPolicy" => vec![
+            "dynamodb:GetItem",
+            "dynamodb:Scan",
+            "dynamodb:Query",
+            "dynamodb:BatchGetItem",
+            "dynamodb:DescribeTable",
+        ],
         "SNSPublishMessagePolicy" => vec!["sns:Publish"],
         "LambdaInvokePolicy" => vec!["lambda:InvokeFunction"],
         other => panic!("policy template {other} is not known to this test: add its actions"),
@@ -165,6 +172,9 @@ const PIPELINE_EXTRAS: &[&str] = &[
     "codepipeline:PutJobFailureResult",
 ];
 
+/// What `query` calls: it only reads the table (records by key, the `list` index).
+const QUERY: &[&str] = &["dynamodb:GetItem", "dynamodb:Query"];
+
 /// Granted by SAM's table policy template beyond what the code calls.
 const TABLE_EXTRAS: &[&str] = &[
     "dynamodb:Scan",
@@ -216,6 +226,7 @@ fn tick_and_start_permissions_cover_their_calls_and_no_more() {
     let tick = set(TICK);
     let start = set(START);
     let pipeline: BTreeSet<String> = start.union(&set(PIPELINE_EXTRAS)).cloned().collect();
+    let query = set(QUERY);
     let extras = set(TABLE_EXTRAS);
     // An input (stop, continue, a hook's report, an alarm) wakes the driver: it lists the
     // deployment's executions, starts a new one and stops the sleeping one; `drive` lists
@@ -238,6 +249,7 @@ fn tick_and_start_permissions_cover_their_calls_and_no_more() {
         let needed = match bin {
             "start" => &start,
             "pipeline" => &pipeline,
+            "query" => &query,
             "control" | "alarm" | "hook-report" => &woken,
             "advance" => &advance,
             _ => &tick,
@@ -300,7 +312,6 @@ fn hooks_topics_and_the_bus_are_limited_by_parameters_not_wildcards() {
     let env = serde_yaml_ng::to_string(&t["Globals"]["Function"]["Environment"]).unwrap();
     for (var, parameter) in [
         ("CUTOVER_ALLOWED_HOOKS", "AllowedHookFunctions"),
-        ("CUTOVER_EVENT_BUS", "EventBusName"),
         ("CUTOVER_ALARM_POLL_SECONDS", "AlarmPollSeconds"),
         ("CUTOVER_HOOK_TIMEOUT_SECONDS", "HookTimeoutSeconds"),
         ("CUTOVER_EVENT_RETENTION_DAYS", "EventRetentionDays"),
@@ -468,4 +479,619 @@ fn the_allowed_targets_reach_every_function_and_empty_is_called_out() {
         description.contains("EMPTY ALLOWS EVERY TARGET"),
         "{description}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// What may be deployed: IAM bounds on the actions that move traffic, manage task sets and
+// pass roles
+// ---------------------------------------------------------------------------------------
+
+/// The tag (key and value) a function, listener or ECS service must carry for Cutover's
+/// role to move its traffic, where AWS evaluates a resource's tags for the action.
+const MANAGED_TAG: (&str, &str) = ("aws:ResourceTag/cutover:managed", "true");
+
+/// Actions that move traffic, manage task sets or pass a role.
+const SENSITIVE: &[&str] = &[
+    "lambda:UpdateAlias",
+    "elasticloadbalancing:ModifyListener",
+    "elasticloadbalancing:ModifyRule",
+    "ecs:CreateTaskSet",
+    "ecs:UpdateTaskSet",
+    "ecs:DeleteTaskSet",
+    "ecs:UpdateServicePrimaryTaskSet",
+    "iam:PassRole",
+];
+
+/// `pattern` (an IAM action, `*` and `?` allowed, case-insensitive) matches `action`.
+fn glob(pattern: &str, action: &str) -> bool {
+    fn go(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], a) || (!a.is_empty() && go(p, &a[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &a[1..]),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => go(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), action.as_bytes())
+}
+
+/// Every IAM statement in the template, with where it is: managed and inline policies of
+/// the template's own, and the `Statement` entries of SAM functions and state machines.
+fn all_statements(t: &Value) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let props = &r["Properties"];
+        let policies = props["Policies"].as_sequence().into_iter().flatten();
+        let docs: Vec<&Value> = match r["Type"].as_str().unwrap() {
+            "AWS::IAM::ManagedPolicy" | "AWS::IAM::Policy" => {
+                vec![&props["PolicyDocument"]["Statement"]]
+            }
+            "AWS::IAM::Role" => policies
+                .map(|p| &p["PolicyDocument"]["Statement"])
+                .collect(),
+            "AWS::Serverless::Function" | "AWS::Serverless::StateMachine" => {
+                policies.map(|p| &p["Statement"]).collect()
+            }
+            _ => vec![],
+        };
+        for doc in docs {
+            for st in doc.as_sequence().into_iter().flatten() {
+                out.push((name.to_string(), st));
+            }
+        }
+    }
+    out
+}
+
+/// The actions a statement names (one string or a list).
+fn actions_of(st: &Value) -> Vec<String> {
+    let mut acts = BTreeSet::new();
+    statement_actions(&Value::Sequence(vec![st.clone()]), &mut acts);
+    acts.into_iter().collect()
+}
+
+/// The template's Allow statements whose actions cover `action`, wildcards included.
+fn allowing<'a>(t: &'a Value, action: &str) -> Vec<(String, &'a Value)> {
+    all_statements(t)
+        .into_iter()
+        .filter(|(_, st)| st["Effect"] == "Allow")
+        .filter(|(_, st)| actions_of(st).iter().any(|a| glob(a, action)))
+        .collect()
+}
+
+fn yaml(v: &Value) -> String {
+    serde_yaml_ng::to_string(v).unwrap()
+}
+
+/// The resource strings of a statement that are written out (plain or `!Sub`); a
+/// resource built from a parameter (`!Split`, `!Join`) is not among them.
+fn literal_resources(resource: &Value) -> Vec<&str> {
+    fn one(v: &Value) -> Option<&str> {
+        match v {
+            Value::String(s) => Some(s.as_str()),
+            Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str(),
+            _ => None,
+        }
+    }
+    match resource {
+        Value::Sequence(list) => list.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
+    }
+}
+
+/// `resource` is `*`, or an ARN naming every resource of its type (`function:*`,
+/// `listener/app/*`, `task-set/*`, `role/*`): everything of that kind in the account.
+fn covers_everything(resource: &str) -> bool {
+    if resource == "*" {
+        return true;
+    }
+    // `${AWS::Partition}` and the like stand for one field each.
+    let mut arn = String::new();
+    let mut rest = resource;
+    while let Some(at) = rest.find("${") {
+        arn.push_str(&rest[..at]);
+        arn.push('X');
+        rest = rest[at..].split_once('}').map_or("", |(_, r)| r);
+    }
+    arn.push_str(rest);
+    let Some(part) = arn.splitn(6, ':').nth(5) else {
+        return false;
+    };
+    let part = part.trim_end_matches('*');
+    part.is_empty()
+        || part
+            .strip_suffix(':')
+            .is_some_and(|p| !p.contains(['/', ':']))
+        || part
+            .strip_suffix('/')
+            .is_some_and(|p| p.split('/').count() <= 2 && !p.contains([':', '*']))
+}
+
+#[test]
+fn nothing_that_moves_traffic_manages_task_sets_or_passes_roles_is_unscoped() {
+    // The shapes the rule knows.
+    assert!(covers_everything("*"));
+    assert!(covers_everything(
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"
+    ));
+    assert!(covers_everything(
+        "arn:aws:elasticloadbalancing:r:1:listener/app/*"
+    ));
+    assert!(covers_everything("arn:aws:ecs:r:1:task-set/*"));
+    assert!(covers_everything("arn:aws:iam::1:role/*"));
+    assert!(!covers_everything("arn:aws:iam::1:role/${TaskRolePattern}"));
+    assert!(!covers_everything("arn:aws:lambda:r:1:function:orders-*"));
+    let t = template();
+    for (name, st) in all_statements(&t) {
+        assert!(
+            st["NotAction"].is_null() && st["NotResource"].is_null(),
+            "{name}: NotAction / NotResource grant more than they name: {}",
+            yaml(st)
+        );
+    }
+    for action in SENSITIVE {
+        for (name, st) in allowing(&t, action) {
+            let everything = literal_resources(&st["Resource"])
+                .into_iter()
+                .find(|r| covers_everything(r));
+            let condition = &st["Condition"];
+            let unconditioned =
+                condition.is_null() || condition.as_mapping().is_some_and(|m| m.is_empty());
+            assert!(
+                !(everything.is_some() && unconditioned),
+                "{name} grants {action} on {everything:?} without a condition: {}",
+                yaml(st)
+            );
+            // iam:PassedToService says to which service, not which role.
+            if *action == "iam:PassRole" {
+                assert!(
+                    everything.is_none(),
+                    "{name} may pass every role: {}",
+                    yaml(st)
+                );
+            }
+        }
+    }
+}
+
+/// The value a statement's `StringEquals` condition requires of `key`.
+fn string_equals<'a>(st: &'a Value, key: &str) -> &'a Value {
+    &st["Condition"]["StringEquals"][key]
+}
+
+#[test]
+fn traffic_task_sets_and_roles_are_bounded_by_the_managed_tag_or_a_parameter() {
+    let t = template();
+    let (tag, value) = MANAGED_TAG;
+    // Where AWS evaluates the resource's tags for the action (Service Authorization
+    // Reference): the function (UpdateAlias), the listener or rule (ModifyListener,
+    // ModifyRule), the service (UpdateServicePrimaryTaskSet). Plus the ARN parameter where
+    // there is one.
+    for (action, parameter) in [
+        ("lambda:UpdateAlias", Some("TargetFunctions")),
+        ("elasticloadbalancing:ModifyListener", None),
+        ("elasticloadbalancing:ModifyRule", None),
+        ("ecs:UpdateServicePrimaryTaskSet", Some("TargetServices")),
+    ] {
+        let sts = allowing(&t, action);
+        if TICK.contains(&action) {
+            assert!(
+                !sts.is_empty(),
+                "the tick needs {action}: no statement grants it"
+            );
+        }
+        for (name, st) in sts {
+            assert_eq!(
+                string_equals(st, tag),
+                value,
+                "{name}: {action} without the condition {tag} = {value}: {}",
+                yaml(st)
+            );
+            if let Some(parameter) = parameter {
+                let resource = yaml(&st["Resource"]);
+                assert!(
+                    resource.contains(parameter),
+                    "{name}: {action} is not limited by {parameter}: {resource}"
+                );
+            }
+        }
+    }
+    // Task sets: the resource AWS authorizes is the task set (new, or the one deleted),
+    // whose tags say nothing of the service, so the ARN is what bounds them.
+    for action in [
+        "ecs:CreateTaskSet",
+        "ecs:DeleteTaskSet",
+        "ecs:UpdateTaskSet",
+    ] {
+        let sts = allowing(&t, action);
+        if TICK.contains(&action) {
+            assert!(
+                !sts.is_empty(),
+                "the tick needs {action}: no statement grants it"
+            );
+        }
+        for (name, st) in sts {
+            let resource = yaml(&st["Resource"]);
+            assert!(
+                resource.contains("TargetServices") && !resource.contains("task-set/*\n"),
+                "{name}: {action} is not limited to TargetServices: {resource}"
+            );
+            // Wildcard partition, region and account in the ARN: the condition pins them.
+            assert_eq!(
+                *tagged(string_equals(st, "aws:ResourceAccount"), "!Ref"),
+                "AWS::AccountId",
+                "{name}: {action}"
+            );
+            assert_eq!(
+                *tagged(string_equals(st, "aws:RequestedRegion"), "!Ref"),
+                "AWS::Region",
+                "{name}: {action}"
+            );
+        }
+    }
+    let passes = allowing(&t, "iam:PassRole");
+    assert!(!passes.is_empty(), "the tick needs iam:PassRole");
+    for (name, st) in passes {
+        let resource = yaml(&st["Resource"]);
+        assert!(
+            resource.contains("role/${TaskRolePattern}") && resource.contains("AWS::AccountId"),
+            "{name}: iam:PassRole is not limited to TaskRolePattern roles of this account: {resource}"
+        );
+        assert_eq!(
+            string_equals(st, "iam:PassedToService"),
+            "ecs-tasks.amazonaws.com",
+            "{name}: iam:PassRole to any service"
+        );
+    }
+    // Each bound defaults to everything, so each parameter says so in capitals.
+    for (parameter, default) in [
+        ("TargetFunctions", "*"),
+        ("TargetServices", "*/*"),
+        ("TaskRolePattern", "*"),
+    ] {
+        let p = &t["Parameters"][parameter];
+        assert_eq!(p["Default"], default, "{parameter}");
+        let description = p["Description"].as_str().unwrap();
+        assert!(
+            description.contains(&format!("{default} (THE DEFAULT) LETS THE ROLE")),
+            "{parameter}: {description}"
+        );
+    }
+}
+
+#[test]
+fn every_checkov_skip_gives_its_reason() {
+    let t = template();
+    let mut skips = 0;
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let skip = &r["Metadata"]["checkov"]["skip"];
+        for s in skip.as_sequence().into_iter().flatten() {
+            skips += 1;
+            let id = s["id"].as_str().unwrap_or_default();
+            assert!(
+                id.starts_with("CKV"),
+                "{name}: checkov skip without an id: {s:?}"
+            );
+            let comment = s["comment"].as_str().unwrap_or_default().trim();
+            assert!(
+                comment.split_whitespace().count() >= 5,
+                "{name}: checkov skip {id} gives no reason: {comment:?}"
+            );
+        }
+        assert!(
+            skip.is_null() || skip.is_sequence(),
+            "{name}: checkov skip is not a list"
+        );
+    }
+    assert!(
+        skips > 0,
+        "no checkov skip found: has the Metadata form changed?"
+    );
+    // Inline suppressions (`# checkov:skip=ID:reason`) need their reason too.
+    let text = std::fs::read_to_string(repo().join("template.yaml")).unwrap();
+    for line in text.lines().filter(|l| l.contains("checkov:skip=")) {
+        let rest = line.split("checkov:skip=").nth(1).unwrap();
+        let reason = rest.split_once(':').map(|(_, r)| r.trim()).unwrap_or("");
+        assert!(!reason.is_empty(), "checkov skip without a reason: {line}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A closed start path
+// ---------------------------------------------------------------------------------------
+
+/// `v` is `!Tag value`; the value.
+fn tagged<'a>(v: &'a Value, tag: &str) -> &'a Value {
+    match v {
+        Value::Tagged(t) if t.tag == tag => &t.value,
+        other => panic!("expected {tag}, got {other:?}"),
+    }
+}
+
+/// `v` names the bus Cutover uses: the stack's own, or the one EventBusName names.
+fn is_the_bus_used(v: &Value, what: &str) {
+    let branches = tagged(v, "!If");
+    assert_eq!(branches[0], "CreateEventBus", "{what}");
+    assert_eq!(*tagged(&branches[1], "!Ref"), "EventBus", "{what}");
+    assert_eq!(*tagged(&branches[2], "!Ref"), "EventBusName", "{what}");
+}
+
+/// `v` is the ARN of the bus Cutover uses.
+fn is_the_bus_arn(v: &Value, what: &str) {
+    let branches = tagged(v, "!If");
+    assert_eq!(branches[0], "CreateEventBus", "{what}");
+    assert_eq!(*tagged(&branches[1], "!GetAtt"), "EventBus.Arn", "{what}");
+    let sub = tagged(&branches[2], "!Sub").as_str().unwrap();
+    assert!(sub.ends_with(":event-bus/${EventBusName}"), "{what}: {sub}");
+}
+
+#[test]
+fn the_stack_has_a_bus_of_its_own_closed_to_all_but_the_admitted_accounts() {
+    let t = template();
+    // Empty EventBusName (the default): the stack's own bus.
+    assert_eq!(t["Parameters"]["EventBusName"]["Default"], "");
+    let create = tagged(&t["Conditions"]["CreateEventBus"], "!Equals");
+    assert_eq!(*tagged(&create[0], "!Ref"), "EventBusName");
+    assert_eq!(create[1], "");
+    let bus = &t["Resources"]["EventBus"];
+    assert_eq!(bus["Type"], "AWS::Events::EventBus");
+    assert_eq!(bus["Condition"], "CreateEventBus");
+    assert!(bus["Properties"]["Policy"].is_null(), "one policy, below");
+
+    // Its resource policy admits StartAccounts, for start requests with the agreed source.
+    assert_eq!(t["Parameters"]["StartAccounts"]["Default"], "");
+    let policies: Vec<_> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Events::EventBusPolicy")
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(policies.len(), 1, "one bus policy");
+    let policy = policies[0];
+    assert_eq!(policy["Condition"], "HasStartAccounts");
+    is_the_bus_used(
+        &policy["Properties"]["EventBusName"],
+        "the bus policy's bus",
+    );
+    let st = &policy["Properties"]["Statement"];
+    assert_eq!(st["Effect"], "Allow");
+    assert_eq!(st["Action"], "events:PutEvents");
+    assert_eq!(*tagged(&st["Principal"]["AWS"], "!Ref"), "StartAccounts");
+    is_the_bus_arn(&st["Resource"], "the bus policy's resource");
+    assert_eq!(
+        *tagged(string_equals(st, "events:source"), "!Ref"),
+        "RequestSource"
+    );
+    assert_eq!(
+        string_equals(st, "events:detail-type"),
+        "Cutover Deployment Requested"
+    );
+
+    // The start rule: on that bus, the agreed source, this account and the admitted ones.
+    let start = &t["Resources"]["StartFunction"]["Properties"]["Events"]["DeploymentRequested"];
+    assert_eq!(start["Type"], "EventBridgeRule");
+    is_the_bus_used(&start["Properties"]["EventBusName"], "the start rule's bus");
+    let pattern = &start["Properties"]["Pattern"];
+    let sources = pattern["source"]
+        .as_sequence()
+        .expect("the rule matches source");
+    assert_eq!(sources.len(), 1);
+    assert_eq!(*tagged(&sources[0], "!Ref"), "RequestSource");
+    assert_eq!(pattern["detail-type"][0], "Cutover Deployment Requested");
+    let accounts = tagged(&pattern["account"], "!If");
+    assert_eq!(accounts[0], "HasStartAccounts");
+    let with = yaml(&accounts[1]);
+    assert!(
+        with.contains("AWS::AccountId") && with.contains("StartAccounts"),
+        "{with}"
+    );
+    assert_eq!(*tagged(&accounts[2][0], "!Ref"), "AWS::AccountId");
+    let source = &t["Parameters"]["RequestSource"];
+    assert_eq!(source["Default"], "cutover.request");
+    // Cutover's own state changes (source `cutover`) are never start requests.
+    assert_ne!(source["Default"], "cutover");
+    assert!(source["AllowedPattern"]
+        .as_str()
+        .unwrap()
+        .contains("(?!cutover$)"));
+
+    // Cutover reads and writes the same bus: its functions are told it, may put on it.
+    is_the_bus_used(
+        &t["Globals"]["Function"]["Environment"]["Variables"]["CUTOVER_EVENT_BUS"],
+        "CUTOVER_EVENT_BUS",
+    );
+    let puts = statements_allowing(&t, "TrafficControlPolicy", "events:PutEvents");
+    assert_eq!(puts.len(), 1);
+    is_the_bus_arn(&puts[0]["Resource"], "PutEvents");
+    is_the_bus_used(
+        &t["Outputs"]["EventBusName"]["Value"],
+        "output EventBusName",
+    );
+    is_the_bus_arn(&t["Outputs"]["EventBusArn"]["Value"], "output EventBusArn");
+    assert_eq!(
+        *tagged(&t["Outputs"]["RequestSource"]["Value"], "!Ref"),
+        "RequestSource"
+    );
+    // CloudWatch puts alarm state changes on the default bus only.
+    let alarm = &t["Resources"]["AlarmFunction"]["Properties"]["Events"]["AlarmStateChange"];
+    assert!(alarm["Properties"]["EventBusName"].is_null());
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading apart from changing
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn the_query_function_only_reads_the_table() {
+    let t = template();
+    let q = &t["Resources"]["QueryFunction"];
+    assert_eq!(q["Type"], "AWS::Serverless::Function");
+    assert_eq!(q["Properties"]["CodeUri"], "functions/query");
+    assert_eq!(q["Metadata"]["BuildProperties"]["Binary"], "query");
+    let policies = q["Properties"]["Policies"].as_sequence().unwrap();
+    assert_eq!(policies.len(), 1, "only the table, read");
+    assert_eq!(
+        *tagged(&policies[0]["DynamoDBReadPolicy"]["TableName"], "!Ref"),
+        "Table"
+    );
+    let got = granted(&t, q);
+    for write in [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ] {
+        assert!(!got.contains(write), "query may {write}");
+    }
+    assert!(got.iter().all(|a| a.starts_with("dynamodb:")), "{got:?}");
+    assert_eq!(
+        *tagged(&t["Outputs"]["QueryFunctionName"]["Value"], "!Ref"),
+        "QueryFunction"
+    );
+    assert_eq!(
+        *tagged(&t["Outputs"]["QueryFunctionArn"]["Value"], "!GetAtt"),
+        "QueryFunction.Arn"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Reserved concurrency, logs, the list index
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn the_functions_that_roll_back_can_have_reserved_concurrency_off_by_default() {
+    let t = template();
+    let p = &t["Parameters"]["TickReservedConcurrency"];
+    assert_eq!(
+        p["Default"], 0,
+        "off unless set: it takes from the account's pool"
+    );
+    assert!(p["Description"].as_str().unwrap().contains("throttled"));
+    let cond = tagged(&t["Conditions"]["HasTickReservedConcurrency"], "!Not");
+    let eq = tagged(&cond[0], "!Equals");
+    assert_eq!(*tagged(&eq[0], "!Ref"), "TickReservedConcurrency");
+    assert_eq!(eq[1], 0);
+    let mut seen = BTreeSet::new();
+    for (name, f) in functions(&t) {
+        let bin = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let rc = &f["Properties"]["ReservedConcurrentExecutions"];
+        if matches!(bin, "advance" | "alarm" | "control") {
+            let branches = tagged(rc, "!If");
+            assert_eq!(branches[0], "HasTickReservedConcurrency", "{name}");
+            assert_eq!(*tagged(&branches[1], "!Ref"), "TickReservedConcurrency");
+            assert_eq!(*tagged(&branches[2], "!Ref"), "AWS::NoValue");
+            seen.insert(bin);
+        } else {
+            assert!(rc.is_null(), "{name}: reserved concurrency");
+        }
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(t["Globals"]["Function"]["ReservedConcurrentExecutions"].is_null());
+}
+
+/// The log group resource `v` (`!Ref X` or `!GetAtt X.Arn`) names, checked to be kept
+/// LogRetentionDays.
+fn retained_log_group<'a>(t: &'a Value, name: &str) -> &'a Value {
+    let g = &t["Resources"][name];
+    assert_eq!(g["Type"], "AWS::Logs::LogGroup", "{name}");
+    assert_eq!(
+        *tagged(&g["Properties"]["RetentionInDays"], "!Ref"),
+        "LogRetentionDays",
+        "{name}"
+    );
+    g
+}
+
+#[test]
+fn every_function_and_the_driver_log_to_a_group_kept_log_retention_days() {
+    let t = template();
+    assert_eq!(t["Parameters"]["LogRetentionDays"]["Default"], 90);
+    let mut groups = BTreeSet::new();
+    for (name, f) in functions(&t) {
+        let group = tagged(&f["Properties"]["LoggingConfig"]["LogGroup"], "!Ref")
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: LoggingConfig.LogGroup"));
+        retained_log_group(&t, group);
+        assert!(groups.insert(group.to_string()), "{name} shares {group}");
+    }
+    let sm = &t["Resources"]["DriverStateMachine"]["Properties"];
+    let logging = &sm["Logging"];
+    assert!(matches!(logging["Level"].as_str(), Some("ERROR" | "ALL")));
+    // Execution data are deployment records and hook payloads: never in the log.
+    assert_eq!(logging["IncludeExecutionData"], false);
+    let arn = tagged(
+        &logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"],
+        "!GetAtt",
+    )
+    .as_str()
+    .unwrap();
+    let group = arn.strip_suffix(".Arn").expect("!GetAtt GROUP.Arn");
+    retained_log_group(&t, group);
+    assert!(
+        groups.insert(group.to_string()),
+        "the driver shares {group}"
+    );
+    // Step Functions delivers its logs with the state machine's role.
+    let mut got = BTreeSet::new();
+    for p in sm["Policies"].as_sequence().unwrap() {
+        statement_actions(&p["Statement"], &mut got);
+    }
+    for action in [
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    ] {
+        assert!(got.contains(action), "the driver's role lacks {action}");
+    }
+}
+
+#[test]
+fn the_table_has_one_index_list_by_sk_and_list_sk() {
+    let t = template();
+    let props = &t["Resources"]["Table"]["Properties"];
+    let gsis = props["GlobalSecondaryIndexes"].as_sequence().unwrap();
+    // CloudFormation adds one global secondary index per update.
+    assert_eq!(gsis.len(), 1);
+    let list = &gsis[0];
+    assert_eq!(list["IndexName"], "list");
+    let keys: Vec<(&str, &str)> = list["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap(),
+                k["KeyType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, [("sk", "HASH"), ("listSk", "RANGE")]);
+    assert_eq!(list["Projection"]["ProjectionType"], "ALL");
+    // Every key attribute is defined, and only key attributes are (CloudFormation).
+    let defined: BTreeMap<&str, &str> = props["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["AttributeName"].as_str().unwrap(),
+                d["AttributeType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut used: BTreeSet<&str> = keys.iter().map(|(k, _)| *k).collect();
+    for k in props["KeySchema"].as_sequence().unwrap() {
+        used.insert(k["AttributeName"].as_str().unwrap());
+    }
+    assert_eq!(defined.keys().copied().collect::<BTreeSet<_>>(), used);
+    assert!(defined.values().all(|ty| *ty == "S"), "{defined:?}");
 }
