@@ -1,5 +1,7 @@
 //! Tests of `config`: documented examples, bad inputs with their paths, round trips and
 //! property tests.
+use super::suggestions::edit_distance;
+use super::ComputePlatform::{Ecs, Lambda};
 use super::*;
 use proptest::prelude::*;
 
