@@ -8,14 +8,17 @@ use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutp
 use aws_sdk_ecs::operation::describe_task_sets::DescribeTaskSetsOutput;
 use aws_sdk_ecs::types::error::{AccessDeniedException, ClientException, TaskSetNotFoundException};
 use aws_sdk_ecs::types::{
-    ContainerDefinition, DeploymentController, PortMapping, StabilityStatus, TaskDefinition,
+    AssignPublicIp, ContainerDefinition, DeploymentController, LaunchType, LoadBalancer,
+    PortMapping, ScaleUnit, StabilityStatus, TaskDefinition,
 };
 use aws_sdk_elasticloadbalancingv2::operation::describe_listeners::{
     DescribeListenersError, DescribeListenersOutput,
 };
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
 use aws_sdk_elasticloadbalancingv2::operation::modify_listener::ModifyListenerOutput;
-use aws_sdk_elasticloadbalancingv2::types::TargetGroupStickinessConfig;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, TargetGroupStickinessConfig, TargetGroupTuple,
+};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use cutover_core::appspec::AwsVpcConfiguration;
