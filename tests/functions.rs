@@ -363,6 +363,31 @@ async fn the_cli_without_local_goes_through_the_deployed_functions() {
     assert_eq!(status.code, 0, "{}", status.stderr);
     assert_eq!(status.status["deploymentId"], id.as_str());
     assert_eq!(status.status["traffic"]["2"], 100);
+
+    // Reading goes to the query function alone: with the control function unreachable,
+    // status and list still answer; and the query function changes nothing.
+    let query = serve("query", &stack);
+    let read = |args: &[&str]| {
+        let mut cmd = cli::cutover(args);
+        cmd.env_remove("CUTOVER_LOCAL")
+            .env("CUTOVER_TABLE", "no-such-table")
+            .env("CUTOVER_CONTROL_FUNCTION", "no-such-function")
+            .env("CUTOVER_QUERY_FUNCTION", &query.name);
+        cli::finish(cmd.output().expect("run cutover"))
+    };
+    let status = read(&["status", &id, "--output", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_eq!(status.status["status"], "Succeeded");
+    let list = read(&["list", "--limit", "1", "--output", "json"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert_eq!(list.status["deployments"][0]["deploymentId"], id.as_str());
+    assert!(list.status["nextToken"].is_null(), "{}", list.stdout);
+    let mut stop = fixture("control-stop.json");
+    stop["deploymentId"] = json!(id);
+    let (kind, message) = invoke(&query.name, &stop).await.unwrap_err();
+    assert_eq!(kind, "InvalidEvent", "{message}");
+    assert!(message.contains("query"), "{message}");
+
     let text = remote(&["status", &id]);
     assert!(
         text.stdout.contains(&id) && text.stdout.contains("Succeeded"),

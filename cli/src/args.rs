@@ -16,9 +16,11 @@ Two ways to run the deployment commands (deploy, status, stop, continue, list):\
 - Remote, the default: they call the `start` and `control` functions of the stack you \
 deployed with `sam deploy`, and the deployment runs in AWS (Step Functions), whether or not \
 this machine stays connected. Name the stack with --stack (or CUTOVER_STACK): its outputs \
-StartFunctionName and ControlFunctionName name the functions. Or name the functions \
-themselves with --start-function / --control-function (CUTOVER_START_FUNCTION, \
-CUTOVER_CONTROL_FUNCTION). Operators need only lambda:InvokeFunction on them.\n\n\
+StartFunctionName, ControlFunctionName and QueryFunctionName name the functions. Or name the functions \
+themselves with --start-function / --control-function / --query-function \
+(CUTOVER_START_FUNCTION, CUTOVER_CONTROL_FUNCTION, CUTOVER_QUERY_FUNCTION). Reading (status, \
+list) needs lambda:InvokeFunction on the query function only; deploying, stopping and \
+continuing on the start and control functions.\n\n\
 - Local, with --local (or CUTOVER_LOCAL=1): this process reads and writes the DynamoDB table \
 and calls AWS itself, and `deploy` runs the deployment loop here, creating the table if \
 missing. For a laptop, tests and the local emulator.\n\n\
@@ -89,6 +91,16 @@ pub(crate) struct Cli {
         help_heading = "Where Cutover runs"
     )]
     pub(crate) control_function: Option<String>,
+    /// The deployed query function (name or ARN), for status and list, instead of the
+    /// stack's QueryFunctionName; without either, they go to the control function.
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_QUERY_FUNCTION",
+        value_name = "NAME",
+        help_heading = "Where Cutover runs"
+    )]
+    pub(crate) query_function: Option<String>,
     /// DynamoDB table holding deployments, groups and custom configurations, for --local and
     /// the table commands [default: the stack's TableName output with --stack, else cutover].
     #[arg(
@@ -158,11 +170,21 @@ cutover deploy --local --appspec appspec.yaml --config Canary10Percent5Minutes -
         #[command(flatten)]
         out: OutputArg,
     },
-    /// List deployments, newest first.
+    /// List deployments a page at a time: those in progress first, then the ended ones,
+    /// each newest first.
+    #[command(
+        after_help = "A page ends with the command for the next one (`more: cutover list --next-token ...`); with --output json the page is {\"deployments\": [...], \"nextToken\": ...}, nextToken null on the last page."
+    )]
     List {
         /// Only deployments still in progress.
         #[arg(long)]
         active: bool,
+        /// At most this many deployments (1 to 100).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=100))]
+        limit: u16,
+        /// Where the previous page ended (its nextToken).
+        #[arg(long, value_name = "TOKEN")]
+        next_token: Option<String>,
         #[command(flatten)]
         out: OutputArg,
     },

@@ -15,7 +15,7 @@ use anyhow::Context;
 use args::*;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use cutover_aws::functions::ControlInput;
+use cutover_aws::functions::{ControlInput, QueryInput};
 use cutover_aws::{Cutover, Error};
 use cutover_core::config::DeploymentConfig;
 use cutover_core::group::DeploymentGroup;
@@ -101,6 +101,7 @@ fn main() -> ExitCode {
             &cli.control_function,
             Role::Control,
         ),
+        query: given(&matches, "query_function", &cli.query_function, Role::Query),
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -135,6 +136,7 @@ fn main() -> ExitCode {
 struct Given {
     start: Option<Function>,
     control: Option<Function>,
+    query: Option<Function>,
 }
 
 /// A function named by its flag or its variable, with which of the two named it.
@@ -174,10 +176,10 @@ fn shown(summary: Value) -> Result<Shown, Failure> {
     }
 }
 
-/// `status` through the control function.
+/// `status` through the query function (or the control function of an earlier stack).
 pub(crate) async fn remote_status(remote: &Remote, id: &str) -> Result<Shown, Failure> {
     let summary = remote
-        .control(&ControlInput::Status {
+        .query(&QueryInput::Status {
             deployment_id: id.to_string(),
         })
         .await?;
@@ -195,25 +197,45 @@ impl Mode {
         }
     }
 
-    async fn list(&self, active: bool) -> Result<Vec<Shown>, Failure> {
+    /// One page of deployments and the next page's token.
+    async fn list(
+        &self,
+        active: bool,
+        limit: usize,
+        token: Option<&str>,
+    ) -> Result<(Vec<Shown>, Option<String>), Failure> {
         match self {
-            Mode::Local(app) => Ok(app
-                .store
-                .list(active)
-                .await?
-                .iter()
-                .map(|d| (d.summary(), View::of(d)))
-                .collect()),
-            Mode::Remote(r) => match r.control(&ControlInput::List { active }).await? {
-                Value::Array(all) => all.into_iter().map(shown).collect(),
-                other => Err(Failure {
-                    code: EXIT_ENDED_BADLY,
-                    error_code: "FunctionError".into(),
-                    message: format!(
-                        "the control function answered list with something that is not an array: {other}"
-                    ),
-                }),
-            },
+            Mode::Local(app) => {
+                let page = app.store.list_page(active, limit, token).await?;
+                let shown = page
+                    .deployments
+                    .iter()
+                    .map(|d| (d.summary(), View::of(d)))
+                    .collect();
+                Ok((shown, page.next_token))
+            }
+            Mode::Remote(r) => {
+                let input = QueryInput::List {
+                    active,
+                    limit: Some(limit),
+                    next_token: token.map(str::to_string),
+                };
+                let answer = r.query(&input).await?;
+                let next = answer["nextToken"].as_str().map(str::to_string);
+                match answer.get("deployments") {
+                    Some(Value::Array(all)) => Ok((
+                        all.iter().cloned().map(shown).collect::<Result<_, _>>()?,
+                        next,
+                    )),
+                    _ => Err(Failure {
+                        code: EXIT_ENDED_BADLY,
+                        error_code: "FunctionError".into(),
+                        message: format!(
+                            "the query function answered list without a deployments array: {answer}"
+                        ),
+                    }),
+                }
+            }
         }
     }
 
@@ -268,7 +290,7 @@ async fn run(cli: Cli, given: Given) -> Result<u8, Failure> {
         Command::Deployment(DeploymentCommand::Deploy(_))
     );
     let stack_needed = if remote {
-        (deploying && given.start.is_none()) || given.control.is_none()
+        (deploying && given.start.is_none()) || given.control.is_none() || given.query.is_none()
     } else {
         cli.table.is_none()
     };
@@ -285,6 +307,7 @@ async fn run(cli: Cli, given: Given) -> Result<u8, Failure> {
             aws_sdk_lambda::Client::new(&sdk),
             remote::pick(Role::Start, given.start, stack),
             remote::pick(Role::Control, given.control, stack),
+            remote::pick(Role::Query, given.query, stack).ok(),
         ));
         return run_deployments(&mode, command).await;
     }
@@ -327,20 +350,36 @@ async fn run_deployments(mode: &Mode, command: &DeploymentCommand) -> Result<u8,
                 }
             }
         }
-        DeploymentCommand::List { active, out } => {
-            let (active, out) = (*active, out);
-            let list = mode.list(active).await?;
+        DeploymentCommand::List {
+            active,
+            limit,
+            next_token,
+            out,
+        } => {
+            let (list, next) = mode
+                .list(*active, usize::from(*limit), next_token.as_deref())
+                .await?;
             match out.output {
                 Output::Json => println!(
                     "{}",
-                    Value::Array(list.into_iter().map(|(s, _)| s).collect())
+                    json!({
+                        "deployments": list.into_iter().map(|(s, _)| s).collect::<Vec<_>>(),
+                        "nextToken": next,
+                    })
                 ),
                 Output::Text => {
                     if list.is_empty() {
-                        println!("no deployments{}", if active { " in progress" } else { "" });
+                        println!(
+                            "no deployments{}",
+                            if *active { " in progress" } else { "" }
+                        );
                     }
                     for (_, view) in &list {
                         println!("{}", list_line(view));
+                    }
+                    if let Some(token) = next {
+                        let flag = if *active { " --active" } else { "" };
+                        println!("more: cutover list{flag} --limit {limit} --next-token {token}");
                     }
                 }
             }

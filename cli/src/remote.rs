@@ -5,7 +5,7 @@
 use crate::{Failure, EXIT_ENDED_BADLY, EXIT_REFUSED};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use cutover_aws::functions::{is_failure_code, ControlInput};
+use cutover_aws::functions::{is_failure_code, ControlInput, QueryInput};
 use cutover_aws::StartRequest;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -15,8 +15,10 @@ use std::collections::BTreeMap;
 pub(crate) enum Role {
     /// Validates, records and starts a deployment.
     Start,
-    /// Stop, continue, status and list.
+    /// Stop and continue (and, on stacks without a query function, status and list).
     Control,
+    /// Status and list, read-only.
+    Query,
 }
 
 impl Role {
@@ -25,6 +27,7 @@ impl Role {
         match self {
             Role::Start => "--start-function",
             Role::Control => "--control-function",
+            Role::Query => "--query-function",
         }
     }
 
@@ -33,6 +36,7 @@ impl Role {
         match self {
             Role::Start => "CUTOVER_START_FUNCTION",
             Role::Control => "CUTOVER_CONTROL_FUNCTION",
+            Role::Query => "CUTOVER_QUERY_FUNCTION",
         }
     }
 
@@ -41,6 +45,7 @@ impl Role {
         match self {
             Role::Start => "StartFunctionName",
             Role::Control => "ControlFunctionName",
+            Role::Query => "QueryFunctionName",
         }
     }
 
@@ -48,6 +53,7 @@ impl Role {
         match self {
             Role::Start => "start",
             Role::Control => "control",
+            Role::Query => "query",
         }
     }
 }
@@ -133,6 +139,7 @@ pub(crate) fn not_configured(role: Role) -> Failure {
             match role {
                 Role::Start => "CUTOVER_START_FUNCTION and CUTOVER_CONTROL_FUNCTION",
                 Role::Control => "CUTOVER_CONTROL_FUNCTION (and CUTOVER_START_FUNCTION for deploy)",
+                Role::Query => "CUTOVER_QUERY_FUNCTION (or CUTOVER_CONTROL_FUNCTION)",
             }
         ),
     }
@@ -221,7 +228,7 @@ pub(crate) fn answer(
         // A start that errs leaves nothing running (the start function ends what it
         // recorded when the state machine cannot take it): refused, as in local mode.
         (Some(kind), Some(message)) if is_cutover_code(&kind) => Err(Failure {
-            code: if f.role == Role::Control && is_failure_code(&kind) {
+            code: if f.role != Role::Start && is_failure_code(&kind) {
                 EXIT_ENDED_BADLY
             } else {
                 EXIT_REFUSED
@@ -255,20 +262,24 @@ pub(crate) struct Remote {
     lambda: aws_sdk_lambda::Client,
     start: Result<Function, Failure>,
     control: Result<Function, Failure>,
+    query: Option<Function>,
 }
 
 impl Remote {
     /// A client for the functions as resolved; a function that could not be resolved
-    /// fails the first call that needs it.
+    /// fails the first call that needs it. Without a query function (a stack made before
+    /// it existed), reads go to the control function.
     pub(crate) fn new(
         lambda: aws_sdk_lambda::Client,
         start: Result<Function, Failure>,
         control: Result<Function, Failure>,
+        query: Option<Function>,
     ) -> Remote {
         Remote {
             lambda,
             start,
             control,
+            query,
         }
     }
 
@@ -282,6 +293,8 @@ impl Remote {
         let f = match role {
             Role::Start => &self.start,
             Role::Control => &self.control,
+            Role::Query if self.query.is_some() => return Ok(()),
+            Role::Query => &self.control,
         };
         f.as_ref().map(|_| ()).map_err(Clone::clone)
     }
@@ -324,10 +337,33 @@ impl Remote {
         self.invoke(f, &request(req, "start")?).await
     }
 
-    /// Invokes `control`; answers a deployment summary, or an array of them for `list`.
+    /// Invokes `control`; answers a deployment summary.
     pub(crate) async fn control(&self, input: &ControlInput) -> Result<Value, Failure> {
         let f = self.control.as_ref().map_err(Clone::clone)?;
         self.invoke(f, &request(input, "control")?).await
+    }
+
+    /// Invokes `query` (or, without one, `control`); answers a deployment summary for
+    /// `status`, `{"deployments", "nextToken"}` for `list`.
+    pub(crate) async fn query(&self, input: &QueryInput) -> Result<Value, Failure> {
+        if let Some(f) = &self.query {
+            return self.invoke(f, &request(input, "query")?).await;
+        }
+        match input {
+            QueryInput::Status { deployment_id } => {
+                self.control(&ControlInput::Status {
+                    deployment_id: deployment_id.clone(),
+                })
+                .await
+            }
+            // A control function of an earlier version answers every deployment at once.
+            QueryInput::List { active, .. } => {
+                let all = self
+                    .control(&ControlInput::List { active: *active })
+                    .await?;
+                Ok(serde_json::json!({"deployments": all, "nextToken": null}))
+            }
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub fn cutover(args: &[&str]) -> Command {
         .env_remove("CUTOVER_STACK")
         .env_remove("CUTOVER_START_FUNCTION")
         .env_remove("CUTOVER_CONTROL_FUNCTION")
+        .env_remove("CUTOVER_QUERY_FUNCTION")
         .env_remove("CUTOVER_TOPIC_ARN")
         .env_remove("CUTOVER_ALLOWED_TARGETS")
         .env_remove("CUTOVER_REQUIRE_GROUP");

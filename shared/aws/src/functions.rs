@@ -480,7 +480,8 @@ pub enum ControlInput {
     },
 }
 
-/// `control`: stop, continue, status and list.
+/// `control`: stop and continue (and, for callers of earlier versions, status and list;
+/// reading alone is `query`'s).
 pub async fn control(app: &App, event: Value) -> Result<Value> {
     match parse::<ControlInput>(event, "control")? {
         ControlInput::Stop {
@@ -535,6 +536,59 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
         ControlInput::List { active } => {
             let list = app.cutover.store.list(active).await?;
             Ok(Value::Array(list.iter().map(|d| d.summary()).collect()))
+        }
+    }
+}
+
+/// Input of `query`: reading deployments, granted apart from changing them (`control`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum QueryInput {
+    /// Read a deployment's status.
+    #[serde(rename_all = "camelCase")]
+    Status {
+        /// The deployment.
+        deployment_id: String,
+    },
+    /// One page of deployments: the active ones first, each part newest first.
+    #[serde(rename_all = "camelCase")]
+    List {
+        /// Only active ones.
+        #[serde(default)]
+        active: bool,
+        /// At most this many (1 to 100; 50 when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+        /// The `nextToken` of the previous page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_token: Option<String>,
+    },
+}
+
+/// The page size of `list` when the request gives none.
+pub const DEFAULT_PAGE: usize = 50;
+
+/// `query`: status and list, read-only (its role may only read the table).
+pub async fn query(app: &App, event: Value) -> Result<Value> {
+    match parse::<QueryInput>(event, "query")? {
+        QueryInput::Status { deployment_id } => {
+            check_id(&deployment_id)?;
+            Ok(app.cutover.store.load(&deployment_id).await?.summary())
+        }
+        QueryInput::List {
+            active,
+            limit,
+            next_token,
+        } => {
+            let page = app
+                .cutover
+                .store
+                .list_page(active, limit.unwrap_or(DEFAULT_PAGE), next_token.as_deref())
+                .await?;
+            Ok(json!({
+                "deployments": page.deployments.iter().map(|d| d.summary()).collect::<Vec<_>>(),
+                "nextToken": page.next_token,
+            }))
         }
     }
 }

@@ -13,6 +13,12 @@
 //!
 //! Alarm watches are the sparse index the `alarm` function queries: it finds the active
 //! deployments that watch an alarm with one `Query`, without scanning history.
+//!
+//! `list` reads the global secondary index [`LIST_INDEX`] (`sk` / `listSk`): every
+//! deployment record carries `listSk` = `1#<createdAt>#<id>` while it is active and
+//! `0#<createdAt>#<id>` once it ended, so one `Query` of `sk = STATE` read backwards gives
+//! the active deployments newest first, then the ended ones newest first, a page at a time,
+//! and `begins_with(listSk, "1#")` gives only the active ones. History is never scanned.
 
 use crate::error::{Error, Result};
 use aws_sdk_dynamodb::types::{
@@ -50,6 +56,59 @@ pub struct Store {
 /// event-log item; the table's `TimeToLiveSpecification` names it.
 pub const EXPIRES_AT: &str = "expiresAt";
 
+/// The global secondary index `list` reads (`sk` HASH, `listSk` RANGE, all attributes).
+pub const LIST_INDEX: &str = "list";
+
+/// The most deployments one page of [`Store::list_page`] holds.
+pub const MAX_PAGE: usize = 100;
+
+/// The index sort key of a deployment record: active ones sort after ended ones, and each
+/// group by creation time (13 digits of milliseconds sort as numbers until the year 2286).
+fn list_sk(dep: &Deployment) -> String {
+    let active = if dep.is_done() { '0' } else { '1' };
+    format!("{active}#{:013}#{}", dep.created_at, dep.id)
+}
+
+/// One page of deployments and the token of the next, if there is more.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The deployments, active ones first, each part newest first.
+    pub deployments: Vec<Deployment>,
+    /// Pass to [`Store::list_page`] for the next page; `None` on the last.
+    pub next_token: Option<String>,
+}
+
+/// Checks a next-page token (a `listSk` value a page ended on) and gives the id it holds.
+fn parse_token(token: &str) -> Result<&str> {
+    let mut parts = token.splitn(3, '#');
+    let (Some(flag), Some(created), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad_token(token));
+    };
+    let id_ok = id.len() == 11
+        && id.starts_with("d-")
+        && id[2..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !matches!(flag, "0" | "1")
+        || created.len() != 13
+        || !created.chars().all(|c| c.is_ascii_digit())
+        || !id_ok
+    {
+        return Err(bad_token(token));
+    }
+    Ok(id)
+}
+
+fn bad_token(token: &str) -> Error {
+    let shown: String = token.chars().take(64).collect();
+    Error::refused(
+        "InvalidNextToken",
+        format!(
+            "nextToken: {shown:?} is not a token a list page gave; pass the nextToken of the previous page, or none for the first"
+        ),
+    )
+}
+
 /// How long event-log items are kept when `CUTOVER_EVENT_RETENTION_DAYS` is not set.
 pub const DEFAULT_EVENT_RETENTION_DAYS: u64 = 90;
 
@@ -83,6 +142,40 @@ fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> Result<u64> {
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| Error::Corrupt(format!("attribute {key} missing")))
+}
+
+fn attr(name: &str) -> Result<AttributeDefinition> {
+    built(
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build(),
+    )
+}
+
+fn key(name: &str, kt: KeyType) -> Result<KeySchemaElement> {
+    built(
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kt)
+            .build(),
+    )
+}
+
+/// [`LIST_INDEX`] as the template declares it.
+fn list_index() -> Result<aws_sdk_dynamodb::types::GlobalSecondaryIndex> {
+    built(
+        aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+            .index_name(LIST_INDEX)
+            .key_schema(key("sk", KeyType::Hash)?)
+            .key_schema(key("listSk", KeyType::Range)?)
+            .projection(
+                aws_sdk_dynamodb::types::Projection::builder()
+                    .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
+                    .build(),
+            )
+            .build(),
+    )
 }
 
 /// The key to continue a paginated read from, if there is more.
@@ -121,8 +214,9 @@ impl Store {
         &self.table
     }
 
-    /// Creates the table (on-demand billing, `pk`/`sk` keys) if it does not exist.
-    /// Waits (up to a minute) until the table is ACTIVE, as a new table is not at once.
+    /// Creates the table (on-demand billing, `pk`/`sk` keys, the [`LIST_INDEX`]) if it
+    /// does not exist, and adds the index to a table made before it existed. Waits (up to a
+    /// minute) until the table is ACTIVE, as a new table is not at once.
     pub async fn ensure_table(&self) -> Result<()> {
         match self
             .client
@@ -131,28 +225,23 @@ impl Store {
             .send()
             .await
         {
-            Ok(_) => return self.wait_active().await,
+            Ok(out) => {
+                let indexed = out
+                    .table()
+                    .map(|t| t.global_secondary_indexes())
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|i| i.index_name() == Some(LIST_INDEX));
+                if !indexed {
+                    self.add_list_index().await?;
+                }
+                return self.wait_active().await;
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) => {}
             Err(e) => return Err(Error::aws(SVC, "DescribeTable", &e)),
         }
-        let attr = |name: &str| {
-            built(
-                AttributeDefinition::builder()
-                    .attribute_name(name)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build(),
-            )
-        };
-        let key = |name: &str, kt: KeyType| {
-            built(
-                KeySchemaElement::builder()
-                    .attribute_name(name)
-                    .key_type(kt)
-                    .build(),
-            )
-        };
         let res = self
             .client
             .create_table()
@@ -160,8 +249,10 @@ impl Store {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr("pk")?)
             .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("listSk")?)
             .key_schema(key("pk", KeyType::Hash)?)
             .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(list_index()?)
             .send()
             .await;
         match res {
@@ -174,8 +265,76 @@ impl Store {
         self.wait_active().await
     }
 
+    /// Adds [`LIST_INDEX`] to a table made without it (by an earlier Cutover).
+    async fn add_list_index(&self) -> Result<()> {
+        let index = list_index()?;
+        let create = built(
+            aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+                .index_name(LIST_INDEX)
+                .set_key_schema(Some(index.key_schema().to_vec()))
+                .set_projection(index.projection().cloned())
+                .build(),
+        )?;
+        let res = self
+            .client
+            .update_table()
+            .table_name(&self.table)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("listSk")?)
+            .global_secondary_index_updates(
+                aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                    .create(create)
+                    .build(),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(_) => {}
+            // Another process added it first.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(Error::aws(SVC, "UpdateTable", &e)),
+        }
+        self.wait_active().await?;
+        self.index_unlisted().await
+    }
+
+    /// Gives every deployment record written before [`LIST_INDEX`] existed its `listSk`,
+    /// so `list` shows it: one scan, once, when the index is added. Each update is
+    /// conditional on the record's version, so a tick saving meanwhile wins (and writes
+    /// `listSk` itself).
+    async fn index_unlisted(&self) -> Result<()> {
+        for item in self
+            .scan("sk = :sk AND attribute_not_exists(listSk)", "STATE")
+            .await?
+        {
+            let dep = Self::parse_state(&item)?;
+            let res = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(dep_pk(&dep.id)))
+                .key("sk", s("STATE"))
+                .update_expression("SET listSk = :l")
+                .condition_expression("ver = :v")
+                .expression_attribute_values(":l", s(list_sk(&dep)))
+                .expression_attribute_values(":v", n(dep.ver))
+                .send()
+                .await;
+            match res {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(Error::aws(SVC, "UpdateItem", &e)),
+            }
+        }
+        Ok(())
+    }
+
     async fn wait_active(&self) -> Result<()> {
-        use aws_sdk_dynamodb::types::TableStatus;
+        use aws_sdk_dynamodb::types::{IndexStatus, TableStatus};
         for _ in 0..120 {
             let out = self
                 .client
@@ -185,7 +344,13 @@ impl Store {
                 .await
                 .map_err(|e| Error::aws(SVC, "DescribeTable", &e))?;
             let status = out.table().and_then(|t| t.table_status());
-            if matches!(status, Some(TableStatus::Active) | None) {
+            let indexes_ready = out
+                .table()
+                .map(|t| t.global_secondary_indexes())
+                .unwrap_or_default()
+                .iter()
+                .all(|i| matches!(i.index_status(), Some(IndexStatus::Active) | None));
+            if matches!(status, Some(TableStatus::Active) | None) && indexes_ready {
                 return Ok(());
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -207,6 +372,7 @@ impl Store {
         item.insert("status".into(), s(dep.status().as_str()));
         item.insert("target".into(), s(dep.target.lock_key()));
         item.insert("createdAt".into(), n(dep.created_at));
+        item.insert("listSk".into(), s(list_sk(dep)));
         item.insert("doc".into(), s(doc));
         if !dep.is_done() {
             item.insert("active".into(), s("1"));
@@ -646,19 +812,81 @@ impl Store {
         Ok(out)
     }
 
-    /// Every deployment (or only the active ones), newest first.
+    /// Every deployment (or only the active ones): the active ones first, each part newest
+    /// first, read a page at a time from [`LIST_INDEX`].
     pub async fn list(&self, active_only: bool) -> Result<Vec<Deployment>> {
-        let filter = if active_only {
-            "sk = :sk AND attribute_exists(active)"
-        } else {
-            "sk = :sk"
-        };
         let mut out = Vec::new();
-        for item in self.scan(filter, "STATE").await? {
-            out.push(Self::parse_state(&item)?);
+        let mut token = None;
+        loop {
+            let page = self
+                .list_page(active_only, MAX_PAGE, token.as_deref())
+                .await?;
+            out.extend(page.deployments);
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
         }
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(out)
+    }
+
+    /// One page of at most `limit` deployments (1 to [`MAX_PAGE`]), from `token` (a
+    /// previous page's [`Page::next_token`]) or the first. One `Query` of [`LIST_INDEX`]:
+    /// the index is eventually consistent, so a deployment created a moment ago may be
+    /// missing from it for a moment.
+    pub async fn list_page(
+        &self,
+        active_only: bool,
+        limit: usize,
+        token: Option<&str>,
+    ) -> Result<Page> {
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(Error::refused(
+                "InvalidLimit",
+                format!("limit: {limit} is not a page size; give 1 to {MAX_PAGE}"),
+            ));
+        }
+        let start = match token {
+            Some(t) => {
+                let id = parse_token(t)?;
+                let mut key = HashMap::new();
+                key.insert("pk".to_string(), s(dep_pk(id)));
+                key.insert("sk".to_string(), s("STATE"));
+                key.insert("listSk".to_string(), s(t));
+                Some(key)
+            }
+            None => None,
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LIST_INDEX)
+            .expression_attribute_values(":sk", s("STATE"))
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .set_exclusive_start_key(start);
+        query = if active_only {
+            query
+                .key_condition_expression("sk = :sk AND begins_with(listSk, :active)")
+                .expression_attribute_values(":active", s("1#"))
+        } else {
+            query.key_condition_expression("sk = :sk")
+        };
+        let out = query
+            .send()
+            .await
+            .map_err(|e| Error::aws(SVC, "Query", &e))?;
+        let deployments = out
+            .items()
+            .iter()
+            .map(Self::parse_state)
+            .collect::<Result<Vec<_>>>()?;
+        let next_token = next_page(out.last_evaluated_key())
+            .and_then(|k| k.get("listSk").and_then(|v| v.as_s().ok()).cloned());
+        Ok(Page {
+            deployments,
+            next_token,
+        })
     }
 
     /// Writes a settings document (`KIND#<key>` / `KIND`), replacing one with the same key:
