@@ -243,6 +243,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from http import HTTPStatus
@@ -334,6 +335,9 @@ def configure_moto() -> None:
         if runtime is not None:
             invocation_type = header(headers, "X-Amz-Invocation-Type")
             return invoke_runtime(runtime, fn, function_name, qualifier, body, invocation_type, response_headers)
+        with INVOCATIONS_LOCK:
+            sent = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+            INVOCATIONS.setdefault(fn.function_name, []).append(sent)
         try:
             result: Any = self.lambda_simple_results_queue.pop(0)
         except IndexError:
@@ -907,6 +911,11 @@ PATCHED_SCOPE = re.compile(r"/(ecs|elasticloadbalancing|states)/aws4_request")
 
 # The emulator's own admin endpoint (see `seed runtime`).
 ADMIN_RUNTIME_PATH = "/_cutover/runtime"
+# The payloads simple (not runtime-backed) functions were invoked with, for tests that
+# read what a hook received: GET /_cutover/invocations?function=NAME.
+ADMIN_INVOCATIONS_PATH = "/_cutover/invocations"
+INVOCATIONS: dict[str, list[str]] = {}
+INVOCATIONS_LOCK = threading.Lock()
 
 
 class EmulatorApp:
@@ -919,8 +928,14 @@ class EmulatorApp:
         self.patched.set()  # cmd_serve clears it while patching in the background
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == ADMIN_RUNTIME_PATH:
-            status, answer = self.admin_runtime(environ)
+        if environ.get("PATH_INFO") in (ADMIN_RUNTIME_PATH, ADMIN_INVOCATIONS_PATH):
+            if environ.get("PATH_INFO") == ADMIN_INVOCATIONS_PATH:
+                query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+                name = function_name_of(query.get("function", [""])[0])
+                with INVOCATIONS_LOCK:
+                    status, answer = 200, {"functionName": name, "payloads": list(INVOCATIONS.get(name, []))}
+            else:
+                status, answer = self.admin_runtime(environ)
             body = json.dumps(answer).encode()
             start_response(
                 f"{status} {HTTPStatus(status).phrase}",

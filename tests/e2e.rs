@@ -296,15 +296,13 @@ async fn a_hook_reports_later_through_hook_report() {
     )
     .await;
     let stored = app.cutover.store.load(&id).await.unwrap();
-    let exec = stored
-        .hook()
-        .expect("a hook is running")
-        .execution_id
-        .clone();
-    assert!(
-        exec.starts_with(&format!("{id}-AfterAllowTraffic-")),
-        "{exec}"
-    );
+    // The id the hook received: random, nothing of the deployment's id in it, and not in
+    // the table (only its hash is).
+    let exec = last_execution_id(&hook, &id);
+    assert!(exec.len() >= 32 && !exec.contains(&id), "{exec}");
+    let record = serde_json::to_string(&stored).unwrap();
+    assert!(!record.contains(&exec), "the record holds the id itself");
+    assert!(stored.hook().unwrap().accepts(&exec));
     let guessed = format!("{id}-AfterAllowTraffic");
     let refused = cutover_aws::functions::hook_report(
         &app,
@@ -332,10 +330,11 @@ async fn a_hook_reports_later_through_hook_report() {
         json!({"deploymentId": id, "lifecycleEventHookExecutionId": exec, "status": "Failed"}),
     )
     .await;
-    assert!(again
-        .unwrap_err()
-        .to_string()
-        .contains("LifecycleEventAlreadyCompleted"));
+    let again = again.unwrap_err().to_string();
+    assert!(
+        again.contains("InvalidLifecycleEventHookExecutionId") && again.contains("accepted once"),
+        "{again}"
+    );
     let run = finish(child.wait_with_output().unwrap());
     assert_succeeded(&run);
     assert_eq!(alias(&f).await, on("2"));

@@ -182,7 +182,9 @@ async fn a_job_starts_one_deployment_reports_progress_and_succeeds() {
     let id = out["deploymentId"].as_str().unwrap().to_string();
     let first = results.last_success();
     assert_eq!(first.job_id(), Some(job_id(&job).as_str()));
-    assert_eq!(first.continuation_token(), Some(id.as_str()));
+    // The token binds the deployment to the job that started it.
+    let token = format!("{id}.{}", job_id(&job));
+    assert_eq!(first.continuation_token(), Some(token.as_str()));
     let details = first.execution_details().unwrap();
     assert_eq!(details.external_execution_id(), Some(id.as_str()));
     assert_eq!(details.percent_complete(), Some(0));
@@ -197,7 +199,7 @@ async fn a_job_starts_one_deployment_reports_progress_and_succeeds() {
 
     // The driver moves it to the canary: the continuation reports progress.
     app.cutover.tick(&id, Observation::default()).await.unwrap();
-    let next = continuation(&job, &id);
+    let next = continuation(&job, &token);
     let out = handle(&app, next.clone()).await.unwrap();
     assert_eq!(out["result"], "continue");
     let progress = results.last_success();
@@ -205,7 +207,7 @@ async fn a_job_starts_one_deployment_reports_progress_and_succeeds() {
         progress.job_id(),
         Some("7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f")
     );
-    assert_eq!(progress.continuation_token(), Some(id.as_str()));
+    assert_eq!(progress.continuation_token(), Some(token.as_str()));
     let pct = progress
         .execution_details()
         .unwrap()
@@ -257,7 +259,8 @@ async fn a_job_starts_one_deployment_reports_progress_and_succeeds() {
         }
     }
     let (successes, failures) = results.counts();
-    let out = handle(&app, continuation(&job, &id)).await.unwrap();
+    let token = format!("{id}.{}", job_id(&job));
+    let out = handle(&app, continuation(&job, &token)).await.unwrap();
     assert_eq!(out["result"], "succeeded");
     assert_eq!(results.counts(), (successes + 1, failures));
     let done = results.last_success();
@@ -345,4 +348,65 @@ async fn bad_jobs_fail_with_the_field_named_and_start_nothing() {
         .unwrap_err();
     assert_eq!(err.code(), "InvalidEvent");
     assert_eq!(results.counts(), before);
+}
+
+#[tokio::test]
+async fn a_forged_continuation_or_a_job_without_credentials_is_refused_and_changes_nothing() {
+    let f = unique("orders");
+    seed_function(&f, 2);
+    let results = Results::default();
+    let app = app(&results).await;
+    let artifact = zip(&[("appspec.yaml", &appspec(&f, None, None))]);
+    let params = json!({"config": "CodeDeployDefault.LambdaCanary10Percent30Minutes"});
+    let job = new_job(&artifact, params.clone()).await;
+    let out = handle(&app, job.clone()).await.unwrap();
+    let id = out["deploymentId"].as_str().unwrap().to_string();
+    app.cutover.tick(&id, Observation::default()).await.unwrap();
+    let before = app.cutover.store.load(&id).await.unwrap();
+    // Another job of this pipeline, to borrow a real job id from.
+    let other = new_job(&artifact, params).await;
+    let forged = [
+        id.clone(),
+        format!("{id}.{}", job_id(&other)),
+        format!("{id}.{}x", job_id(&job)),
+        format!("d-7Q2K9X4MB.{}", job_id(&job)),
+        "../../etc".to_string(),
+        format!("{id}.{}", "j".repeat(5000)),
+    ];
+    for token in &forged {
+        let (successes, failures) = results.counts();
+        let out = handle(&app, continuation(&job, token)).await.unwrap();
+        assert_eq!(out["result"], "failed", "{token}: {out}");
+        assert_eq!(results.counts(), (successes, failures + 1), "{token}");
+        let fd = results.last_failure().failure_details().cloned().unwrap();
+        assert_eq!(fd.r#type(), &FailureType::ConfigurationError, "{token}");
+        assert!(
+            fd.message().contains("InvalidContinuationToken") && fd.message().len() < 1000,
+            "{token}: {}",
+            fd.message()
+        );
+    }
+    let after = app.cutover.store.load(&id).await.unwrap();
+    assert_eq!(
+        after.ver, before.ver,
+        "a refused continuation changes nothing"
+    );
+    assert_eq!(after.status(), DeploymentStatus::InProgress);
+
+    // A job without artifact credentials did not come from CodePipeline: nothing starts.
+    let mut bare = new_job(&artifact, json!({})).await;
+    bare["CodePipeline.job"]["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("artifactCredentials");
+    let out = handle(&app, bare).await.unwrap();
+    assert_eq!(out["result"], "failed");
+    let fd = results.last_failure().failure_details().cloned().unwrap();
+    assert!(
+        fd.message().contains("artifactCredentials"),
+        "{}",
+        fd.message()
+    );
+    let all = app.cutover.store.list(false).await.unwrap();
+    assert_eq!(all.len(), 1, "only the first job's deployment exists");
 }

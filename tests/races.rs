@@ -348,7 +348,15 @@ async fn race_with(r: &Race, b: &Cutover, id: &str) {
             let d = b.store.load(id).await.unwrap();
             match (&d.phase, d.hook()) {
                 (Phase::Hook { .. }, Some(h)) => {
-                    let _ = b.hook_report(id, &h.execution_id, "Succeeded").await;
+                    // The id the hook was invoked with, if it was yet.
+                    let exec = invocation_payloads(&h.function)
+                        .iter()
+                        .rev()
+                        .find(|p| p["DeploymentId"] == id)
+                        .and_then(|p| p["LifecycleEventHookExecutionId"].as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = b.hook_report(id, &exec, "Succeeded").await;
                 }
                 _ => {
                     let _ = b.tick(id, Observation::default()).await;

@@ -260,7 +260,8 @@ async fn the_driver_sleeps_until_the_deadline_and_a_hook_report_wakes_it() {
         "the driver sleeps {slept} s, not until the hook's deadline"
     );
     let report_ok = async |d: &Deployment| {
-        let exec = d.hook().unwrap().execution_id.clone();
+        let hook = d.hook().unwrap().function.clone();
+        let exec = last_execution_id(&hook, &id);
         invoke(
             &report.name,
             &json!({"deploymentId": id, "lifecycleEventHookExecutionId": exec, "status": "Succeeded"}),

@@ -237,7 +237,8 @@ fn the_stored_record_adds_the_hook_and_a_custom_schedule() {
     dep.phase = Phase::Hook(HookExecution {
         event: LifecycleEvent::BeforeAllowTraffic,
         function: "orders-check".into(),
-        execution_id: "x".into(),
+        issued: Vec::new(),
+        legacy_execution_id: None,
         started_at: T0,
         next_invoke_at: None,
         in_flight_until: None,

@@ -309,3 +309,38 @@ pub async fn listener_forwards(listener: &str) -> Vec<(String, i32)> {
     v.retain(|(_, w)| *w > 0);
     v
 }
+
+/// The payloads a simple (not runtime-backed) function was invoked with, oldest first, as
+/// the emulator recorded them: what a hook received, its execution id included.
+pub fn invocation_payloads(function: &str) -> Vec<serde_json::Value> {
+    use std::io::{Read, Write};
+    let url = &emulator().url;
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the emulator");
+    write!(
+        stream,
+        "GET /_cutover/invocations?function={function} HTTP/1.0\r\nHost: {host}\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read the answer");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let answer: serde_json::Value = serde_json::from_str(body).expect("JSON answer");
+    answer["payloads"]
+        .as_array()
+        .expect("payloads")
+        .iter()
+        .filter_map(|p| serde_json::from_str(p.as_str()?).ok())
+        .collect()
+}
+
+/// The execution id of the latest invocation of the hook `function` for deployment `id`.
+pub fn last_execution_id(function: &str, id: &str) -> String {
+    invocation_payloads(function)
+        .iter()
+        .rev()
+        .find(|p| p["DeploymentId"] == id)
+        .and_then(|p| p["LifecycleEventHookExecutionId"].as_str())
+        .unwrap_or_else(|| panic!("{function} was not invoked for {id}"))
+        .to_string()
+}

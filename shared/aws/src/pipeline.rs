@@ -360,11 +360,78 @@ async fn read_artifact(app: &App, job: &Job, s3: &S3Location) -> Result<Vec<u8>>
     Ok(body.into_bytes().to_vec())
 }
 
+/// The client token a pipeline job starts its deployment with.
+fn job_client_token(job_id: &str) -> String {
+    format!("codepipeline:{job_id}")
+}
+
+/// The continuation token of a deployment started by the job `first_job`:
+/// `<deployment id>.<that job's id>`. A continuation job (CodePipeline gives each its own
+/// id) carries it back, and it is accepted only for the deployment that job started.
+pub fn continuation_token(dep: &Deployment, first_job: &str) -> String {
+    format!("{}.{first_job}", dep.id)
+}
+
+fn forged(token: &str, why: &str) -> Error {
+    Error::refused(
+        "InvalidContinuationToken",
+        format!(
+            "continuationToken: {} {why}; CodePipeline sends back the token this function gave the job that started the deployment, and no other is accepted",
+            cutover_core::text::shown(token, 80)
+        ),
+    )
+}
+
+/// Loads the deployment a continuation token names, if the token is the one the start of
+/// its job produced: the job id in it must be the client token the deployment was started
+/// with (its hash is in the record). A token of Cutover before this binding (the
+/// deployment id alone) is accepted only for a deployment recorded before it.
+pub async fn continued(app: &App, token: &str) -> Result<(Deployment, String)> {
+    let (id, first_job) = token.split_once('.').unwrap_or((token, ""));
+    let valid_id = id.len() == 11
+        && id.starts_with("d-")
+        && id[2..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !valid_id || first_job.len() > 128 {
+        return Err(forged(token, "is not a token this function gave"));
+    }
+    let dep = match app.cutover.store.load(id).await {
+        Ok(d) => d,
+        Err(Error::NotFound(_)) => return Err(forged(token, "names no deployment")),
+        Err(e) => return Err(e),
+    };
+    let bound = match (&dep.client_token_hash, first_job) {
+        (Some(hash), job) if !job.is_empty() => {
+            *hash == cutover_core::model::execution_id_hash(&job_client_token(job))
+        }
+        // Recorded before tokens were bound to their job, followed by a bare id.
+        (None, "") => dep.request_digest.is_some(),
+        _ => false,
+    };
+    if !bound {
+        return Err(forged(
+            token,
+            &format!("was not produced by the job that started deployment {id}"),
+        ));
+    }
+    Ok((dep, token.to_string()))
+}
+
 /// Decides the verdict for a job: starts the deployment on the first invocation, reads it
 /// on the next ones.
 pub async fn verdict(app: &App, job: &Job) -> Result<(Verdict, Option<Deployment>)> {
-    let dep = match &job.data.continuation_token {
-        Some(id) => app.cutover.store.load(id).await?,
+    if job.data.artifact_credentials.is_none() {
+        return Err(Error::refused(
+            "InvalidJob",
+            format!(
+                "job {}: no artifactCredentials; CodePipeline gives every job of an Invoke action credentials for its artifacts, so this event did not come from CodePipeline",
+                cutover_core::text::shown(&job.id, 64)
+            ),
+        ));
+    }
+    let (dep, token) = match &job.data.continuation_token {
+        Some(token) => continued(app, token).await?,
         None => {
             let params = user_parameters(job)?;
             let appspec = appspec(app, job, &params).await?;
@@ -378,10 +445,12 @@ pub async fn verdict(app: &App, job: &Job) -> Result<(Verdict, Option<Deployment
                 install_timeout_seconds: params.install_timeout_seconds,
                 application: params.application,
                 group: params.group,
-                client_token: Some(format!("codepipeline:{}", job.id)),
+                client_token: Some(job_client_token(&job.id)),
                 ..StartRequest::default()
             };
-            crate::functions::start_and_drive(app, &req).await?
+            let dep = crate::functions::start_and_drive(app, &req).await?;
+            let token = continuation_token(&dep, &job.id);
+            (dep, token)
         }
     };
     let verdict = match dep.status() {
@@ -398,7 +467,7 @@ pub async fn verdict(app: &App, job: &Job) -> Result<(Verdict, Option<Deployment
                     .unwrap_or_default()
             ),
         ),
-        _ => Verdict::Continue(dep.id.clone()),
+        _ => Verdict::Continue(token),
     };
     Ok((verdict, Some(dep)))
 }
@@ -495,7 +564,11 @@ pub async fn handle(app: &App, event: Value) -> Result<Value> {
     report(&app.codepipeline, &job.id, &verdict, dep.as_ref()).await?;
     Ok(match &verdict {
         Verdict::Continue(token) => {
-            json!({"jobId": job.id, "result": "continue", "deploymentId": token})
+            let id = dep.as_ref().map_or_else(
+                || token.split('.').next().unwrap_or_default().to_string(),
+                |d| d.id.clone(),
+            );
+            json!({"jobId": job.id, "result": "continue", "deploymentId": id})
         }
         Verdict::Succeeded => {
             json!({"jobId": job.id, "result": "succeeded", "deploymentId": dep.map(|d| d.id)})

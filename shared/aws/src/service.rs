@@ -292,6 +292,14 @@ impl Cutover {
             return Ok(Once::LeftToDriver(dep));
         }
         record_notifications(&mut decision.next, &decision.actions);
+        // The claimed invocation's execution id: a fresh secret, only its hash saved.
+        let execution_id = if invokes {
+            let id = new_execution_id();
+            engine::issue_execution_id(&mut decision.next, &id);
+            id
+        } else {
+            String::new()
+        };
         let saved = match self.store.save(&decision.next, &decision.log, now).await {
             Ok(saved) => saved,
             Err(Error::Conflict(_)) => return Ok(Once::Lost),
@@ -308,13 +316,9 @@ impl Cutover {
                 Action::Notify(_) => {}
                 Action::InvokeHook { invocation } => {
                     answer = Some(HookAnswer {
-                        execution_id: saved
-                            .hook()
-                            .as_ref()
-                            .map(|h| h.execution_id.clone())
-                            .unwrap_or_default(),
+                        execution_id: execution_id.clone(),
                         invocation: *invocation,
-                        response: self.invoke_claimed_hook(&saved).await,
+                        response: self.invoke_claimed_hook(&saved, &execution_id).await,
                     });
                 }
                 other => {
@@ -332,8 +336,8 @@ impl Cutover {
 
     /// Invokes the hook a saved decision claimed. An invocation that could not be made
     /// (throttled, say) is answered as such: the engine asks again later.
-    async fn invoke_claimed_hook(&self, dep: &Deployment) -> HookResponse {
-        let Some(call) = engine::hook_call(dep) else {
+    async fn invoke_claimed_hook(&self, dep: &Deployment, execution_id: &str) -> HookResponse {
+        let Some(call) = engine::hook_call(dep, execution_id) else {
             return HookResponse::NotInvoked("no hook is running".into());
         };
         match self.lambda.invoke_hook(&call.function, &call.payload).await {
@@ -538,18 +542,12 @@ impl Cutover {
             }
         };
         let dep = self.store.load(id).await?;
-        match dep.hook() {
-            Some(h) if h.execution_id == execution_id => {}
-            _ => {
-                let done_event = cutover_core::LifecycleEvent::ALL
-                    .iter()
-                    .any(|e| engine::execution_id(&dep, *e) == execution_id);
-                return Err(Error::HookReport(if done_event {
-                    format!("LifecycleEventAlreadyCompleted: the lifecycle event of {execution_id} is not waiting for a verdict")
-                } else {
-                    format!("InvalidLifecycleEventHookExecutionId: {execution_id} is not a hook execution of deployment {id}")
-                }));
-            }
+        if !dep.hook().is_some_and(|h| h.accepts(execution_id)) {
+            return Err(Error::HookReport(format!(
+                "InvalidLifecycleEventHookExecutionId: {} is not an execution id deployment {id} is waiting on a verdict for \
+                 (an id is accepted once, only for the deployment and lifecycle event it was given for)",
+                cutover_core::text::shown(execution_id, 80)
+            )));
         }
         let obs = Observation {
             hook_report: Some(HookReport {
@@ -600,4 +598,14 @@ impl Cutover {
             None => Ok(out),
         }
     }
+}
+
+/// A fresh hook execution id: 244 random bits from the OS (two version-4 UUIDs), in hex;
+/// nothing in it comes from the deployment, the event or another id.
+fn new_execution_id() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }

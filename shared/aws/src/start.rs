@@ -97,6 +97,61 @@ fn same_request(existing: Deployment, digest: &str) -> Result<Deployment> {
     }
 }
 
+/// The most alarms a deployment watches (CodeDeploy's limit per group).
+pub const MAX_ALARMS: usize = 10;
+/// The longest CloudWatch alarm name (CloudWatch's limit).
+pub const MAX_ALARM_NAME_LEN: usize = 255;
+/// The longest configuration name (a predefined or custom one).
+pub const MAX_CONFIG_NAME_LEN: usize = 100;
+
+/// The names a request gives, checked before anything else: each bounded and free of
+/// control characters, so no value from outside reaches a record, a notification or a
+/// terminal unchecked, and the record's size stays bounded.
+fn check_values(req: &StartRequest) -> Result<()> {
+    let bad = |field: &str, why: String| Error::refused("InvalidOption", format!("{field}: {why}"));
+    if let Some(a) = &req.application {
+        cutover_core::group::check_name(a).map_err(|m| bad("--application", m))?;
+    }
+    if let Some(c) = &req.config {
+        if c.is_empty()
+            || c.chars().count() > MAX_CONFIG_NAME_LEN
+            || c.chars().any(char::is_control)
+        {
+            return Err(bad(
+                "--config",
+                format!(
+                    "{} is not a configuration name (1 to {MAX_CONFIG_NAME_LEN} characters, no control characters); `cutover configs` lists them",
+                    cutover_core::text::shown(c, 60)
+                ),
+            ));
+        }
+    }
+    if req.alarms.len() > MAX_ALARMS {
+        return Err(bad(
+            "--alarm",
+            format!(
+                "{} alarms given; a deployment watches at most {MAX_ALARMS} (combine them in a composite alarm)",
+                req.alarms.len()
+            ),
+        ));
+    }
+    for a in &req.alarms {
+        let ok = !a.is_empty()
+            && a.chars().count() <= MAX_ALARM_NAME_LEN
+            && !a.chars().any(char::is_control);
+        if !ok {
+            return Err(bad(
+                "--alarm",
+                format!(
+                    "{} is not a CloudWatch alarm name (1 to {MAX_ALARM_NAME_LEN} characters, no control characters)",
+                    cutover_core::text::shown(a, 60)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What starting a deployment needs; the `start` function's input.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -247,6 +302,7 @@ impl Cutover {
     }
 
     async fn start_new(&self, req: &StartRequest, id: String, digest: &str) -> Result<Deployment> {
+        check_values(req)?;
         if req.appspec.len() > MAX_APPSPEC_BYTES {
             return Err(Error::refused(
                 "InvalidAppSpec",
@@ -366,6 +422,21 @@ impl Cutover {
             .or(defaults.and_then(|g| g.deployment_config.as_deref()))
             .unwrap_or(default_config);
         let config = self.resolve_config(config_name, platform).await?;
+        if let Some(g) = &group {
+            let asked = cutover_core::guardrails::Asked {
+                config: req.config.as_deref(),
+                resolved: Some(&config),
+                alarms: &req.alarms,
+                no_auto_rollback: req.no_auto_rollback,
+                ignore_firing_alarms: req.ignore_firing_alarms,
+            };
+            if let Some(message) =
+                g.enforce
+                    .violation(&g.key(), g.deployment_config.as_deref(), &g.alarms, &asked)
+            {
+                return Err(Error::refused("GuardrailViolated", message));
+            }
+        }
         let target = match &spec.resource {
             AppSpecResource::Lambda(lambda) => Target::Lambda(LambdaTarget {
                 function: lambda.name.clone(),
@@ -437,9 +508,12 @@ impl Cutover {
         }
         let now = now_ms();
         let mut dep = Deployment::new(id, target, config, spec.hooks.clone(), options, now);
-        dep.hook_token = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         dep.alias_revision = alias_revision;
         dep.request_digest = req.client_token.as_ref().map(|_| digest.to_string());
+        dep.client_token_hash = req
+            .client_token
+            .as_deref()
+            .map(cutover_core::model::execution_id_hash);
         match &group {
             Some(g) => {
                 dep.application = g.application.clone();

@@ -366,17 +366,14 @@ fn hooks_get_the_service_and_the_replacement() {
         d.hook()
             .is_some_and(|h| h.event == LifecycleEvent::AfterInstall)
     });
-    let call = hook_call(&dep).expect("hook to invoke");
+    let call = hook_call(&dep, "fresh-id").expect("hook to invoke");
     assert_eq!(call.function, "AfterInstallHook");
     assert_eq!(call.payload["Cluster"], "shop");
     assert_eq!(call.payload["ReplacementTargetGroupArn"], GREEN);
     assert!(call.payload["ReplacementTaskSetArn"]
         .as_str()
         .is_some_and(|a| a.ends_with("-replacement")));
-    assert!(call.payload["LifecycleEventHookExecutionId"]
-        .as_str()
-        .unwrap()
-        .starts_with("d-ECS000001-AfterInstall"));
+    assert_eq!(call.payload["LifecycleEventHookExecutionId"], "fresh-id");
 }
 
 #[derive(Debug, Clone)]

@@ -124,13 +124,10 @@ fn hooks_run_in_lifecycle_order_with_the_documented_payload() {
         "BeforeAllowTraffic hook is invoked first, as an action of the saved decision: {:?}",
         first.actions
     );
-    let call = hook_call(&first.next).expect("the claimed hook");
+    let call = hook_call(&first.next, "fresh-id").expect("the claimed hook");
     assert_eq!(call.function, "BeforeAllowTrafficHook");
     assert_eq!(call.payload["DeploymentId"], "d-TEST00001");
-    assert_eq!(
-        call.payload["LifecycleEventHookExecutionId"],
-        "d-TEST00001-BeforeAllowTraffic"
-    );
+    assert_eq!(call.payload["LifecycleEventHookExecutionId"], "fresh-id");
     assert_eq!(call.payload["CurrentVersion"], "1");
     assert_eq!(call.payload["TargetVersion"], "2");
     assert_eq!(call.payload["TrafficWeight"], 0);
@@ -249,12 +246,13 @@ fn a_report_with_another_execution_id_is_ignored() {
         DeploymentOptions::default(),
     );
     let entered = decide(&dep, &Observation::default(), T0).next;
-    let started = decide(&entered, &Observation::default(), T0).next;
+    let mut started = decide(&entered, &Observation::default(), T0).next;
+    crate::engine::issue_execution_id(&mut started, "id-1");
     let waiting = decide(
         &started,
         &Observation {
             hook_response: Some(HookAnswer {
-                execution_id: "d-TEST00001-BeforeAllowTraffic".into(),
+                execution_id: "id-1".into(),
                 invocation: 1,
                 response: HookResponse::Deferred,
             }),
@@ -752,12 +750,13 @@ fn an_overdue_hook_is_not_invoked_again() {
         options,
     );
     let entered = decide(&dep, &Observation::default(), T0).next;
-    let started = decide(&entered, &Observation::default(), T0).next;
+    let mut started = decide(&entered, &Observation::default(), T0).next;
+    crate::engine::issue_execution_id(&mut started, "id-1");
     let asked = decide(
         &started,
         &Observation {
             hook_response: Some(HookAnswer {
-                execution_id: "d-TEST00001-BeforeAllowTraffic".into(),
+                execution_id: "id-1".into(),
                 invocation: 1,
                 response: HookResponse::InProgress,
             }),
@@ -776,4 +775,105 @@ fn an_overdue_hook_is_not_invoked_again() {
         .iter()
         .any(|a| matches!(a, Action::InvokeHook { .. })));
     assert_eq!(end.next.error().unwrap().code, ErrorCode::Timeout);
+}
+
+#[test]
+fn only_an_execution_id_an_invocation_was_given_is_accepted_and_only_for_its_event() {
+    use crate::model::{HookReport, MAX_ISSUED_IDS};
+    let dep = deployment(
+        "CodeDeployDefault.LambdaAllAtOnce",
+        &[LifecycleEvent::BeforeAllowTraffic],
+        DeploymentOptions::default(),
+    );
+    let entered = decide(&dep, &Observation::default(), T0).next;
+    let mut running = decide(&entered, &Observation::default(), T0).next;
+    // Invoked again and again (InProgress): each invocation had its own id.
+    for n in 1..=MAX_ISSUED_IDS + 2 {
+        crate::engine::issue_execution_id(&mut running, &format!("secret-{n}"));
+    }
+    let hook = running.hook().expect("running");
+    assert_eq!(hook.issued.len(), MAX_ISSUED_IDS);
+    let stored = serde_json::to_string(&running).unwrap();
+    assert!(
+        !stored.contains("secret-"),
+        "an id is stored only as its hash"
+    );
+    let report = |id: &str| Observation {
+        hook_report: Some(HookReport {
+            execution_id: id.into(),
+            succeeded: true,
+        }),
+        ..Default::default()
+    };
+    // What earlier Cutover derived, the oldest ids, and made-up ones: ignored.
+    for id in [
+        "d-TEST00001-BeforeAllowTraffic",
+        "secret-1",
+        "secret-2",
+        "secret-11x",
+        "",
+    ] {
+        let d = decide(&running, &report(id), T0 + 1);
+        assert!(
+            matches!(d.next.phase, Phase::Hook(_)),
+            "{id:?} was accepted"
+        );
+    }
+    let taken = decide(&running, &report("secret-3"), T0 + 1).next;
+    assert!(
+        matches!(taken.phase, Phase::Shifting { .. }),
+        "{:?}",
+        taken.phase
+    );
+    // Accepted once: the event has its verdict, the same id again changes nothing.
+    let again = decide(&taken, &report("secret-3"), T0 + 2);
+    assert_eq!(again.next.phase, taken.phase);
+}
+
+#[test]
+fn a_hooks_hostile_answer_reaches_the_record_bounded_and_without_control_characters() {
+    use crate::model::HookAnswer;
+    let dep = deployment(
+        "CodeDeployDefault.LambdaAllAtOnce",
+        &[LifecycleEvent::BeforeAllowTraffic],
+        DeploymentOptions::default(),
+    );
+    let entered = decide(&dep, &Observation::default(), T0).next;
+    let mut claimed = decide(&entered, &Observation::default(), T0).next;
+    crate::engine::issue_execution_id(&mut claimed, "id-1");
+    let reason = format!(
+        "\x1b]0;owned\x07\x1b[2J{}\nfake: Succeeded",
+        "A".repeat(100_000)
+    );
+    let failed = decide(
+        &claimed,
+        &Observation {
+            hook_response: Some(HookAnswer {
+                execution_id: "id-1".into(),
+                invocation: 1,
+                response: HookResponse::Failed(reason),
+            }),
+            ..Default::default()
+        },
+        T0 + 1,
+    );
+    let texts: Vec<String> = failed
+        .next
+        .events
+        .iter()
+        .filter_map(|e| e.detail.clone())
+        .chain(failed.next.error().map(|e| e.message.clone()))
+        .chain(failed.log.iter().cloned())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("AAAA")), "{texts:?}");
+    for t in &texts {
+        assert!(!t.chars().any(char::is_control), "{t:?}");
+        assert!(
+            t.len() <= 2 * crate::text::MAX_TEXT_BYTES,
+            "{} bytes",
+            t.len()
+        );
+    }
+    let record = serde_json::to_string(&failed.next).unwrap();
+    assert!(record.len() < 16 * 1024, "record of {} bytes", record.len());
 }

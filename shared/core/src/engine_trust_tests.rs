@@ -196,10 +196,11 @@ fn a_claimed_hook_is_invoked_once_however_many_ticks_run_meanwhile() {
             .any(|a| matches!(a, Action::InvokeHook { .. })),
         "entering the event claims nothing: the next decision (a driver's) does"
     );
-    let claimed = decide(&entered.next, &Observation::default(), T0);
+    let mut claimed = decide(&entered.next, &Observation::default(), T0);
     assert!(claimed
         .actions
         .contains(&Action::InvokeHook { invocation: 1 }));
+    crate::engine::issue_execution_id(&mut claimed.next, "id-1");
     let hook = claimed.next.hook().cloned().expect("the running hook");
     let until = hook.in_flight_until.expect("claimed before it runs");
     // Other ticks (an alarm event, the driver) decide while the invocation is in flight:
@@ -218,7 +219,7 @@ fn a_claimed_hook_is_invoked_once_however_many_ticks_run_meanwhile() {
         &claimed.next,
         &Observation {
             hook_response: Some(HookAnswer {
-                execution_id: "d-TEST00001-BeforeAllowTraffic".into(),
+                execution_id: "id-1".into(),
                 invocation: 0,
                 response: HookResponse::Succeeded,
             }),
@@ -231,7 +232,7 @@ fn a_claimed_hook_is_invoked_once_however_many_ticks_run_meanwhile() {
         &claimed.next,
         &Observation {
             hook_response: Some(HookAnswer {
-                execution_id: "d-TEST00001-BeforeAllowTraffic".into(),
+                execution_id: "id-1".into(),
                 invocation: 1,
                 response: HookResponse::Succeeded,
             }),
@@ -258,13 +259,17 @@ fn an_answer_for_another_event_or_a_lost_answer_keeps_the_claim() {
         Default::default(),
     );
     let entered = decide(&dep, &Observation::default(), T0).next;
-    let claimed = decide(&entered, &Observation::default(), T0).next;
+    let mut claimed = decide(&entered, &Observation::default(), T0).next;
+    assert!(crate::engine::issue_execution_id(
+        &mut claimed,
+        "id-of-invocation-1"
+    ));
     // The answer of an earlier event's invocation numbered 1 too: not this event's.
     let other = decide(
         &claimed,
         &Observation {
             hook_response: Some(HookAnswer {
-                execution_id: "d-TEST00001-AfterAllowTraffic".into(),
+                execution_id: "id-of-another-event".into(),
                 invocation: 1,
                 response: HookResponse::Succeeded,
             }),
@@ -279,7 +284,7 @@ fn an_answer_for_another_event_or_a_lost_answer_keeps_the_claim() {
         &claimed,
         &Observation {
             hook_response: Some(HookAnswer {
-                execution_id: "d-TEST00001-BeforeAllowTraffic".into(),
+                execution_id: "id-of-invocation-1".into(),
                 invocation: 1,
                 response: HookResponse::Unknown("timed out".into()),
             }),
@@ -298,7 +303,7 @@ fn an_answer_for_another_event_or_a_lost_answer_keeps_the_claim() {
         &lost.next,
         &Observation {
             hook_report: Some(crate::model::HookReport {
-                execution_id: h.execution_id.clone(),
+                execution_id: "id-of-invocation-1".into(),
                 succeeded: true,
             }),
             ..Default::default()
@@ -660,10 +665,11 @@ fn a_woken_driver_sleeps_until_the_deadline_and_polls_only_for_alarms() {
     let awaiting_report = |options: DeploymentOptions| {
         let dep = deployment(CANARY, &[LifecycleEvent::BeforeAllowTraffic], options);
         let entered = decide(&dep, &Observation::default(), T0);
-        let claimed = decide(&entered.next, &Observation::default(), T0);
+        let mut claimed = decide(&entered.next, &Observation::default(), T0);
+        crate::engine::issue_execution_id(&mut claimed.next, "id-1");
         let answer = Observation {
             hook_response: Some(HookAnswer {
-                execution_id: claimed.next.hook().unwrap().execution_id.clone(),
+                execution_id: "id-1".into(),
                 invocation: 1,
                 response: HookResponse::Deferred,
             }),

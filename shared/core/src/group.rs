@@ -50,7 +50,7 @@ pub const MAX_WAIT_MINUTES: u32 = 2880;
 /// `terminationWaitMinutes` when the file does not give it.
 pub const DEFAULT_TERMINATION_WAIT_MINUTES: u32 = 5;
 
-const ROOT_KEYS: [&str; 9] = [
+const ROOT_KEYS: [&str; 10] = [
     "application",
     "name",
     "computePlatform",
@@ -60,6 +60,7 @@ const ROOT_KEYS: [&str; 9] = [
     "topicArn",
     "hookTimeoutSeconds",
     "ecs",
+    "enforce",
 ];
 const AUTO_ROLLBACK_KEYS: [&str; 3] = ["onFailure", "onAlarm", "onStop"];
 const ECS_KEYS: [&str; 7] = [
@@ -114,6 +115,13 @@ pub struct DeploymentGroup {
     /// The ECS service and load balancer; present exactly when the platform is ECS.
     #[serde(default)]
     pub ecs: Option<EcsGroup>,
+    /// The settings a start request may not override (none by default).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub enforce: crate::guardrails::Enforce,
+}
+
+fn is_default(e: &crate::guardrails::Enforce) -> bool {
+    !e.any()
 }
 
 /// When a deployment rolls back by itself (CodeDeploy's `autoRollbackConfiguration`).
@@ -341,6 +349,19 @@ impl DeploymentGroup {
         }
         if let Some(s) = self.hook_timeout_seconds {
             doc.insert("hookTimeoutSeconds".into(), json!(s));
+        }
+        if self.enforce.any() {
+            let e = self.enforce;
+            doc.insert(
+                "enforce".into(),
+                json!({
+                    "deploymentConfig": e.deployment_config,
+                    "noAllAtOnce": e.no_all_at_once,
+                    "alarms": e.alarms,
+                    "autoRollback": e.auto_rollback,
+                    "firingAlarms": e.firing_alarms,
+                }),
+            );
         }
         if let Some(ecs) = &self.ecs {
             let mut e = Map::new();
@@ -616,6 +637,36 @@ impl Walker {
                 e
             }
         };
+        let enforce = match get(root, "enforce") {
+            None => crate::guardrails::Enforce::default(),
+            Some(v) => self.enforce(v).unwrap_or_else(|| {
+                ok = false;
+                crate::guardrails::Enforce::default()
+            }),
+        };
+        if enforce.no_all_at_once {
+            let all_at_once = deployment_config
+                .as_deref()
+                .and_then(DeploymentConfig::predefined)
+                .is_some_and(|c| c.schedule().len() == 1);
+            if all_at_once || deployment_config.is_none() {
+                self.err(
+                    "enforce.noAllAtOnce",
+                    format!(
+                        "refuses configurations that shift all traffic at once, but the group's deploymentConfig is {}; set deploymentConfig to a canary or linear configuration",
+                        deployment_config.as_deref().unwrap_or("not set (CodeDeploy's default, AllAtOnce)")
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if enforce.deployment_config && deployment_config.is_none() {
+            self.err(
+                "enforce.deploymentConfig",
+                "enforces the group's deploymentConfig, which is not set; set deploymentConfig",
+            );
+            ok = false;
+        }
         if !ok {
             return None;
         }
@@ -629,6 +680,33 @@ impl Walker {
             topic_arn,
             hook_timeout_seconds,
             ecs,
+            enforce,
+        })
+    }
+
+    fn enforce(&mut self, v: &Value) -> Option<crate::guardrails::Enforce> {
+        let path = "enforce";
+        let map = self.mapping(
+            v,
+            path,
+            " of settings a deployment may not override, e.g. autoRollback: true",
+        )?;
+        self.keys(map, path, &crate::guardrails::ENFORCE_KEYS);
+        let mut flag = |key: &str| match get(map, key) {
+            None => Some(false),
+            Some(v) => self.boolean(v, &join(path, key)),
+        };
+        let deployment_config = flag("deploymentConfig");
+        let no_all_at_once = flag("noAllAtOnce");
+        let alarms = flag("alarms");
+        let auto_rollback = flag("autoRollback");
+        let firing_alarms = flag("firingAlarms");
+        Some(crate::guardrails::Enforce {
+            deployment_config: deployment_config?,
+            no_all_at_once: no_all_at_once?,
+            alarms: alarms?,
+            auto_rollback: auto_rollback?,
+            firing_alarms: firing_alarms?,
         })
     }
 
@@ -1001,7 +1079,7 @@ impl Walker {
 // Field checks: Ok or Err(message).
 
 /// An application or group name: 1 to 100 letters, digits, `.`, `_`, `-`, `+`.
-fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), String> {
     let usage = format!("use 1 to {MAX_GROUP_NAME_LEN} letters, digits, '.', '_', '-' and '+'");
     if name.is_empty() {
         return Err(format!("is empty; {usage}"));

@@ -35,6 +35,7 @@ ecs:
 
 fn expected_ecs() -> DeploymentGroup {
     DeploymentGroup {
+        enforce: Default::default(),
         application: "shop".into(),
         name: "web-prod".into(),
         compute_platform: ComputePlatform::Ecs,
@@ -76,6 +77,7 @@ hookTimeoutSeconds: 3600
 
 fn expected_lambda() -> DeploymentGroup {
     DeploymentGroup {
+        enforce: Default::default(),
         application: "payments".into(),
         name: "api-prod".into(),
         compute_platform: ComputePlatform::Lambda,
@@ -1049,6 +1051,7 @@ proptest! {
         // YAML would read names such as "1.5", "true" or "-" as other values unless quoted;
         // to_document is serialized with serde, which quotes them.
         let group = DeploymentGroup {
+            enforce: Default::default(),
             application,
             name,
             compute_platform: if ecs { ComputePlatform::Ecs } else { ComputePlatform::Lambda },

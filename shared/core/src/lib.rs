@@ -6,9 +6,11 @@ pub mod appspec;
 pub mod config;
 pub mod engine;
 pub mod group;
+pub mod guardrails;
 pub mod lifecycle;
 pub mod model;
 pub mod sim;
+pub mod text;
 
 pub use lifecycle::LifecycleEvent;
 

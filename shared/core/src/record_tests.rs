@@ -10,8 +10,8 @@ use crate::config::DeploymentConfig;
 use crate::engine_ecs_tests as ecs;
 use crate::engine_tests::T0;
 use crate::model::{
-    Deployment, DeploymentOptions, DeploymentStatus, End, HookResponse, LambdaTarget, Phase,
-    StopRequest,
+    execution_id_hash, Deployment, DeploymentOptions, DeploymentStatus, End, HookResponse,
+    LambdaTarget, Phase, StopRequest,
 };
 use crate::sim::{HookScript, World};
 use crate::LifecycleEvent;
@@ -144,6 +144,29 @@ fn fixture() -> std::collections::BTreeMap<String, Vec<Value>> {
         .collect()
 }
 
+/// The one change to stored fields since the fixture: a running hook's `execution_id` (the
+/// id itself, derived from the deployment) is kept only as its hash, in `issued`. This is
+/// `stored` as loading it and writing it back gives it.
+fn upgraded(stored: &Value) -> Value {
+    let mut v = stored.clone();
+    if let Some(hook) = v["hook"].as_object_mut() {
+        if let Some(Value::String(id)) = hook.remove("execution_id") {
+            hook.insert("issued".into(), serde_json::json!([execution_id_hash(&id)]));
+        }
+    }
+    v
+}
+
+/// A record with the hook's ids left out (they differ between runs by design).
+fn without_ids(record: &Value) -> Value {
+    let mut v = record.clone();
+    if let Some(hook) = v["hook"].as_object_mut() {
+        hook.remove("execution_id");
+        hook.remove("issued");
+    }
+    v
+}
+
 #[test]
 fn every_record_an_earlier_engine_wrote_loads_with_the_status_it_stored() {
     let mut phases = std::collections::BTreeSet::new();
@@ -158,16 +181,27 @@ fn every_record_an_earlier_engine_wrote_loads_with_the_status_it_stored() {
             assert_eq!(dep.rolled_back(), stored["rolled_back"] == true, "{name}");
             assert_eq!(
                 dep.hook().map(|h| serde_json::to_value(h).unwrap()),
-                Some(stored["hook"].clone()).filter(|h| !h.is_null()),
+                Some(upgraded(&stored)["hook"].clone()).filter(|h| !h.is_null()),
                 "{name}"
             );
+            // The id an earlier record stored is still accepted, and only that one.
+            if let Some(id) = stored["hook"]["execution_id"].as_str() {
+                let hook = dep.hook().expect("a running hook");
+                assert!(hook.accepts(id), "{name}");
+                assert!(!hook.accepts(&format!("{id}x")), "{name}");
+                assert!(hook.legacy_execution_id.is_none(), "{name}");
+            }
             assert_eq!(
                 dep.error().map(|e| serde_json::to_value(e).unwrap()),
                 Some(stored["error"].clone()).filter(|e| !e.is_null()),
                 "{name}"
             );
-            // Written back, it is the record that was read.
-            assert_eq!(serde_json::to_value(&dep).unwrap(), stored, "{name}");
+            // Written back, it is the record that was read (the hook's id as its hash).
+            assert_eq!(
+                serde_json::to_value(&dep).unwrap(),
+                upgraded(&stored),
+                "{name}"
+            );
             phases.insert(dep.phase.name());
             count += 1;
         }
@@ -195,7 +229,19 @@ fn the_engine_writes_the_records_it_wrote_before_the_phase_held_its_data() {
             for field in ADDED_SINCE_V1 {
                 added += usize::from(a["phase"].as_object_mut().unwrap().remove(field).is_some());
             }
-            assert_eq!(&a, b, "{name}: record {i}");
+            assert_eq!(without_ids(&a), without_ids(b), "{name}: record {i}");
+            // No record holds an execution id itself; a claimed invocation's id is kept
+            // as its hash.
+            if let Some(hook) = a["hook"].as_object() {
+                assert!(!hook.contains_key("execution_id"), "{name}: record {i}");
+                let issued = hook.get("issued").and_then(Value::as_array);
+                let invoked = hook["invocations"].as_u64().unwrap_or(0);
+                assert_eq!(
+                    issued.map_or(0, Vec::len) as u64,
+                    invoked.min(crate::model::MAX_ISSUED_IDS as u64),
+                    "{name}: record {i}: one id per invocation"
+                );
+            }
         }
     }
     // The alarm's rollback (one record rolling back) carries when the alarm fired.

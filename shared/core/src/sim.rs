@@ -187,6 +187,8 @@ pub struct World {
     answer: Option<HookAnswer>,
     pending_reports: VecDeque<(Millis, HookReport)>,
     answers: Vec<(LifecycleEvent, VecDeque<HookResponse>)>,
+    /// How many hook execution ids were given out.
+    issued_ids: u32,
 }
 
 impl World {
@@ -206,6 +208,7 @@ impl World {
             notifications: Vec::new(),
             waits: Vec::new(),
             ticks: 0,
+            issued_ids: 0,
             revision: 1,
             manual: Vec::new(),
             refused: 0,
@@ -418,14 +421,28 @@ impl World {
                     obs.stop = self.stop_at.take().map(|(_, s)| s);
                 }
             }
-            let decision = decide(&dep, &obs, self.now);
+            let mut decision = decide(&dep, &obs, self.now);
+            // As the service does: a fresh id for each invocation, its hash saved with the
+            // decision (here a counter: the world is deterministic).
+            let mut sent_id = None;
+            if decision
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::InvokeHook { .. }))
+            {
+                self.issued_ids += 1;
+                let id = format!("sim-{}-{}", decision.next.id, self.issued_ids);
+                if crate::engine::issue_execution_id(&mut decision.next, &id) {
+                    sent_id = Some(id);
+                }
+            }
             for action in &decision.actions {
                 match action {
                     Action::Route { weight } => self.apply(&decision.next, *weight),
                     Action::Notify(kind) => self.notifications.push(*kind),
                     Action::InvokeHook { invocation } => {
-                        if let Some(h) = decision.next.hook() {
-                            let (event, id) = (h.event, h.execution_id.clone());
+                        if let (Some(h), Some(id)) = (decision.next.hook(), sent_id.clone()) {
+                            let event = h.event;
                             self.invocations.push(event);
                             let response = self.hook_response(event, &id);
                             self.answer = Some(HookAnswer {

@@ -29,8 +29,8 @@ impl Ctx {
                 e.ended_at = Some(now);
             }
             e.status = status;
-            if detail.is_some() {
-                e.detail = detail;
+            if let Some(d) = detail {
+                e.detail = Some(crate::text::clean(&d, crate::text::MAX_TEXT_BYTES));
             }
         }
         self.log.push(format!("{name}: {status:?}"));
@@ -38,7 +38,7 @@ impl Ctx {
 
     pub(super) fn set_detail(&mut self, name: LifecycleEvent, detail: String) {
         if let Some(e) = self.d.events.iter_mut().find(|e| e.name == name) {
-            e.detail = Some(detail);
+            e.detail = Some(crate::text::clean(&detail, crate::text::MAX_TEXT_BYTES));
         }
     }
 
@@ -132,13 +132,13 @@ impl Ctx {
                     match self.d.hook_function(hook_event).map(str::to_string) {
                         Some(function) => {
                             self.set_event(hook_event, EventStatus::InProgress, None);
-                            let execution_id = hooks::execution_id(&self.d, hook_event);
                             // Claimed by the next decision (a driver's: ticks made for a
                             // report, a stop or an alarm never invoke hooks themselves).
                             self.d.phase = Phase::Hook(HookExecution {
                                 event: hook_event,
                                 function,
-                                execution_id,
+                                issued: Vec::new(),
+                                legacy_execution_id: None,
                                 started_at: self.now,
                                 next_invoke_at: Some(self.now),
                                 invocations: 0,
@@ -240,6 +240,8 @@ impl Ctx {
         message: String,
         rollback: bool,
     ) {
+        // Hooks' answers and AWS messages end up here: bounded, without control characters.
+        let message = crate::text::clean(&message, crate::text::MAX_TEXT_BYTES);
         let running = self
             .d
             .events

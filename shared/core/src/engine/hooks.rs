@@ -3,10 +3,15 @@
 use super::*;
 
 /// The payload a hook receives: CodeDeploy's two fields plus what users asked for.
-pub fn hook_payload(dep: &Deployment, hook: &HookExecution) -> serde_json::Value {
+/// `execution_id` is the one this invocation was given ([`issue_execution_id`]).
+pub fn hook_payload(
+    dep: &Deployment,
+    hook: &HookExecution,
+    execution_id: &str,
+) -> serde_json::Value {
     let mut payload = serde_json::json!({
         "DeploymentId": dep.id,
-        "LifecycleEventHookExecutionId": hook.execution_id,
+        "LifecycleEventHookExecutionId": execution_id,
         "LifecycleEvent": hook.event.as_str(),
         "TrafficWeight": dep.traffic,
     });
@@ -33,22 +38,27 @@ pub fn hook_payload(dep: &Deployment, hook: &HookExecution) -> serde_json::Value
     payload
 }
 
-/// The hook execution id for an event of a deployment. Deterministic, so a repeated tick
-/// creates the same one; the deployment's secret `hook_token` (random, set at creation and
-/// shown only to hooks) keeps it from being guessed from the deployment id.
-pub fn execution_id(dep: &Deployment, event: LifecycleEvent) -> String {
-    if dep.hook_token.is_empty() {
-        format!("{}-{}", dep.id, event.as_str())
-    } else {
-        format!("{}-{}-{}", dep.id, event.as_str(), dep.hook_token)
+/// Gives the claimed invocation of `next`'s running hook the execution id `id` (a fresh
+/// random secret the caller made for it): its hash is kept in the hook, so a report with
+/// it is accepted. The engine stays free of randomness; whoever sends the invocation makes
+/// the id, after [`decide`](super::decide) and before the decision is saved. Returns
+/// `false` when no hook is running.
+pub fn issue_execution_id(next: &mut Deployment, id: &str) -> bool {
+    match next.hook_mut() {
+        Some(h) => {
+            h.issue(id);
+            true
+        }
+        None => false,
     }
 }
 
-/// The call [`Action::InvokeHook`] makes: the running hook's function and payload.
-pub fn hook_call(dep: &Deployment) -> Option<HookInvocation> {
+/// The call [`Action::InvokeHook`] makes: the running hook's function and payload, with
+/// the execution id the invocation was given.
+pub fn hook_call(dep: &Deployment, execution_id: &str) -> Option<HookInvocation> {
     dep.hook().map(|h| HookInvocation {
         function: h.function.clone(),
-        payload: hook_payload(dep, h),
+        payload: hook_payload(dep, h, execution_id),
     })
 }
 
@@ -60,7 +70,7 @@ pub(super) fn hook_step(c: &mut Ctx, obs: &Observation, mut hook: HookExecution)
     if let Some(report) = obs
         .hook_report
         .as_ref()
-        .filter(|r| r.execution_id == hook.execution_id)
+        .filter(|r| hook.accepts(&r.execution_id))
     {
         verdict = Some(if report.succeeded {
             Ok("hook reported Succeeded".into())
@@ -68,7 +78,7 @@ pub(super) fn hook_step(c: &mut Ctx, obs: &Observation, mut hook: HookExecution)
             Err(format!("hook {} reported Failed", hook.function))
         });
     } else if let Some(answer) = obs.hook_response.as_ref().filter(|a| {
-        a.execution_id == hook.execution_id
+        hook.accepts(&a.execution_id)
             && a.invocation == hook.invocations
             && hook.in_flight_until.is_some()
     }) {

@@ -22,7 +22,7 @@ mod traffic;
 use ctx::Ctx;
 use traffic::{modified, traffic_seen, Seen};
 
-pub use hooks::{execution_id, hook_call, hook_payload};
+pub use hooks::{hook_call, hook_payload, issue_execution_id};
 
 /// How many times a weight is set without the alias showing it before the deployment fails.
 pub const MAX_ROUTE_ATTEMPTS: u32 = 5;
@@ -321,6 +321,9 @@ pub fn decide(dep: &Deployment, obs: &Observation, now: Millis) -> Decision {
     }
     if c.d != *dep || !c.actions.is_empty() || !c.log.is_empty() {
         c.d.decided_at = now;
+    }
+    for line in &mut c.log {
+        *line = crate::text::clean(line, 2 * crate::text::MAX_TEXT_BYTES);
     }
     Decision {
         wake_after: wake_after(&c.d, now, false),

@@ -64,7 +64,8 @@ pub struct Deployment {
     pub started_at: Option<Millis>,
     /// When it ended.
     pub ended_at: Option<Millis>,
-    /// Random secret part of hook execution ids (empty: ids are `<id>-<event>`).
+    /// The secret part of the hook execution ids of deployments recorded before ids were
+    /// random; unused since (empty).
     #[serde(default)]
     pub hook_token: String,
     /// The deployment group's own SNS topic, notified besides Cutover's.
@@ -91,6 +92,11 @@ pub struct Deployment {
     /// another request is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_digest: Option<String>,
+    /// SHA-256 (hex) of the start request's client token, when it had one: a CodePipeline
+    /// continuation proves it belongs to the job that started the deployment with it,
+    /// without the token (the job id) being stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token_hash: Option<String>,
     /// Number of event-log entries written so far.
     pub log_seq: u64,
     /// Optimistic-locking version, managed by the store.
@@ -150,6 +156,7 @@ impl Deployment {
             outbox: Vec::new(),
             notify_seq: 0,
             request_digest: None,
+            client_token_hash: None,
             log_seq: 0,
             ver: 0,
         }

@@ -14,7 +14,7 @@ mod phase;
 mod record;
 
 pub use deployment::{Deployment, EventRecord, Outgoing};
-pub use phase::{End, Halt, HookExecution, Phase};
+pub use phase::{execution_id_hash, End, Halt, HookExecution, Phase, MAX_ISSUED_IDS};
 pub use record::PhaseRecord;
 
 /// Milliseconds since the Unix epoch.

@@ -189,8 +189,16 @@ pub struct HookExecution {
     pub event: LifecycleEvent,
     /// The user's function.
     pub function: String,
-    /// Id the hook reports its verdict with.
-    pub execution_id: String,
+    /// The hashes ([`execution_id_hash`]) of the execution ids this event's invocations
+    /// were given, oldest first, at most [`MAX_ISSUED_IDS`]. Each invocation gets a fresh
+    /// random id; only its hash is stored, so reading the record yields no usable id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issued: Vec<String>,
+    /// The one execution id of the event as Cutover stored it before ids were random
+    /// (`<deployment>-<event>-<token>`), in a record written then: loading turns it into
+    /// its hash in `issued`, and it is never written again.
+    #[serde(default, rename = "execution_id", skip_serializing)]
+    pub legacy_execution_id: Option<String>,
     /// When the event began.
     pub started_at: Millis,
     /// When the function should be invoked next; `None` while waiting for a report.
@@ -201,4 +209,44 @@ pub struct HookExecution {
     /// invocation of this event starts before, whichever process ticks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_until: Option<Millis>,
+}
+
+/// How many of a lifecycle event's execution ids are accepted: those of its latest
+/// invocations (a hook answering InProgress is invoked again with a new id; a report with
+/// one of the last eight is still taken).
+pub const MAX_ISSUED_IDS: usize = 8;
+
+/// The SHA-256 of an execution id, in hex: what a record keeps of it.
+pub fn execution_id_hash(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl HookExecution {
+    /// Whether `id` is one of the execution ids this event's invocations were given.
+    pub fn accepts(&self, id: &str) -> bool {
+        if self.legacy_execution_id.as_deref() == Some(id) {
+            return true;
+        }
+        let hash = execution_id_hash(id);
+        self.issued.iter().any(|h| *h == hash)
+    }
+
+    /// Records that an invocation is given `id` (keeping the last [`MAX_ISSUED_IDS`]).
+    pub fn issue(&mut self, id: &str) {
+        self.issued.push(execution_id_hash(id));
+        let extra = self.issued.len().saturating_sub(MAX_ISSUED_IDS);
+        self.issued.drain(..extra);
+    }
+
+    /// The execution id of an earlier record turned into its hash.
+    pub(crate) fn upgraded(mut self) -> HookExecution {
+        if let Some(id) = self.legacy_execution_id.take() {
+            self.issued.insert(0, execution_id_hash(&id));
+        }
+        self
+    }
 }

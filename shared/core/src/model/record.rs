@@ -188,7 +188,7 @@ impl TryFrom<Stored> for Phase {
         let phase = match s.phase.clone() {
             PhaseRecord::Created => Phase::Created,
             PhaseRecord::Hook { event } => match s.hook.clone() {
-                Some(h) if h.event == event => Phase::Hook(h),
+                Some(h) if h.event == event => Phase::Hook(h.upgraded()),
                 Some(h) => {
                     return Err(format!(
                         "phase hook for {event} but the running hook is {}",
