@@ -421,3 +421,49 @@ async fn the_cli_without_local_goes_through_the_deployed_functions() {
         lost.stderr
     );
 }
+
+/// At the most verbose level the stack allows (LogLevel=DEBUG), what the functions log
+/// holds no secret of their input: not a pipeline job's artifact credentials, not a hook's
+/// execution id.
+#[tokio::test]
+async fn no_secret_reaches_the_logs_at_debug() {
+    let (table, _store) = table().await;
+    let debug = [
+        ("CUTOVER_TABLE", table.as_str()),
+        ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
+    ];
+    let pipeline = serve("pipeline", &debug);
+    let report = serve("hook-report", &debug);
+    let job = fixture("pipeline-job.json");
+    let creds = &job["CodePipeline.job"]["data"]["artifactCredentials"];
+    // The access key id is not a secret (AWS's own logs and CloudTrail show it; the SDK's
+    // debug lines name it beside "** redacted **"): the key and the session token are.
+    let secrets = [
+        creds["secretAccessKey"].as_str().unwrap().to_string(),
+        creds["sessionToken"].as_str().unwrap().to_string(),
+    ];
+    // The job's artifact is not in the emulator: the job fails, and says why.
+    let _ = invoke(&pipeline.name, &job).await;
+    let execution_id = "f3c1a9e07b5d4e2a9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d";
+    let _ = invoke(
+        &report.name,
+        &json!({"deploymentId": "d-7Q2K9X4MB", "lifecycleEventHookExecutionId": execution_id, "status": "Succeeded"}),
+    )
+    .await;
+    let lines: Vec<String> = [&pipeline, &report]
+        .iter()
+        .flat_map(|f| f.log_lines())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains("\"DEBUG\"")
+            || l.contains("\"INFO\"")
+            || l.contains("\"WARN\"")
+            || l.contains("\"ERROR\"")),
+        "the functions logged nothing: {lines:?}"
+    );
+    for line in &lines {
+        for secret in secrets.iter().map(String::as_str).chain([execution_id]) {
+            assert!(!line.contains(secret), "a secret in the logs: {line}");
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Who may deploy what, tried as a user would: the CLI's `--local` mode and the deployed
 //! start function refuse a target outside `CUTOVER_ALLOWED_TARGETS` before anything
-//! changes, and deploy one inside it.
+//! changes, and deploy one inside it; a group's guardrails and hostile names are refused the
+//! same way.
 
 use cutover_tests::cli::*;
 use cutover_tests::functions::{invoke, serve, table};
@@ -148,4 +149,97 @@ async fn a_stack_that_requires_groups_refuses_a_deployment_without_one() {
     );
     assert!(run.stderr.contains("--group"), "{}", run.stderr);
     assert_eq!(live(&f).await, ("1".to_string(), None));
+}
+
+#[tokio::test]
+async fn a_request_overriding_a_groups_guardrail_is_refused_naming_it() {
+    let f = unique("guarded");
+    seed_function(&f, 2);
+    seed(&["alarm", "--name", &format!("{f}-errors")]);
+    let app_name = unique("shop");
+    let group = write_appspec(&format!(
+        "application: {app_name}\nname: prod\ncomputePlatform: Lambda\n\
+         deploymentConfig: CodeDeployDefault.LambdaCanary10Percent5Minutes\n\
+         alarms: [{f}-errors]\n\
+         enforce:\n  noAllAtOnce: true\n  alarms: true\n  autoRollback: true\n  firingAlarms: true\n"
+    ));
+    let put = finish(
+        cutover(&["group", "put", "--file", group.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(put.code, 0, "{}", put.stderr);
+    let key = format!("{app_name}/prod");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--config", "CodeDeployDefault.LambdaAllAtOnce"],
+            "enforce.noAllAtOnce",
+        ),
+        (&["--alarm", "SomethingElse"], "enforce.alarms"),
+        (&["--no-auto-rollback"], "enforce.autoRollback"),
+        (&["--ignore-firing-alarms"], "enforce.firingAlarms"),
+    ];
+    for (flags, setting) in cases {
+        let mut args = vec!["--group", key.as_str()];
+        args.extend_from_slice(flags);
+        let run = finish(
+            deploy_command(&appspec(&f, None, None), &args)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(run.code, 2, "{flags:?}: {}\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.status["error"]["code"], "GuardrailViolated",
+            "{flags:?}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stderr.contains(setting) && run.stderr.contains(flags[0]),
+            "{flags:?}: {}",
+            run.stderr
+        );
+        assert_eq!(live(&f).await, ("1".to_string(), None), "{flags:?}");
+    }
+    let store = app().await.cutover.store;
+    assert!(!store
+        .list(false)
+        .await
+        .unwrap()
+        .iter()
+        .any(|d| d.target.lambda().is_some_and(|t| t.function == f)));
+}
+
+#[tokio::test]
+async fn oversized_or_control_character_names_are_refused_and_change_nothing() {
+    let f = unique("named");
+    seed_function(&f, 2);
+    let long = "a".repeat(5000);
+    let cases: [(&[&str], &str); 4] = [
+        (&["--application", "shop\u{1b}[2J"], "--application"),
+        (&["--application", long.as_str()], "--application"),
+        (&["--alarm", "Errors\nfake line"], "--alarm"),
+        (&["--config", long.as_str()], "--config"),
+    ];
+    for (flags, field) in cases {
+        let run = finish(
+            deploy_command(&appspec(&f, None, None), flags)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(run.code, 2, "{field}: {}\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(field), "{field}: {}", run.stderr);
+        // The message quotes a bounded, clean excerpt, never the value itself.
+        assert!(
+            run.stderr.len() < 2000,
+            "{field}: {} bytes",
+            run.stderr.len()
+        );
+        assert!(!run.stderr.contains('\u{1b}'), "{field}: {:?}", run.stderr);
+        assert_eq!(live(&f).await, ("1".to_string(), None), "{field}");
+    }
+    // An AppSpec naming a function with a control character: refused the same way.
+    let hostile = appspec(&format!("{f}\u{7}"), None, None);
+    let run = finish(deploy_command(&hostile, &[]).output().unwrap());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{7}'), "{:?}", run.stderr);
 }
