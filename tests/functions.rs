@@ -358,6 +358,15 @@ async fn the_cli_without_local_goes_through_the_deployed_functions() {
         store.load(&id).await.unwrap().status(),
         DeploymentStatus::Succeeded
     );
+    // The start function logged who asked, as the CLI reported it (STS).
+    let log = store.log(&id).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.message.starts_with("Start requested by arn:")
+                && l.message.ends_with("(as its caller reported)")),
+        "{:?}",
+        log.iter().map(|l| &l.message).collect::<Vec<_>>()
+    );
 
     let status = remote(&["status", &id, "--output", "json"]);
     assert_eq!(status.code, 0, "{}", status.stderr);

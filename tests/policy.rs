@@ -243,3 +243,64 @@ async fn oversized_or_control_character_names_are_refused_and_change_nothing() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(!run.stderr.contains('\u{7}'), "{:?}", run.stderr);
 }
+
+/// The identity STS gives the emulator's credentials.
+async fn caller_arn() -> String {
+    let sts = aws_sdk_sts::Client::new(&sdk_config().await);
+    let me = sts.get_caller_identity().send().await.unwrap();
+    me.arn().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn every_changing_request_of_the_cli_is_logged_with_who_asked() {
+    let arn = caller_arn().await;
+    let app = app().await;
+    let says = |log: &[cutover_aws::store::LogEntry], what: &str| {
+        log.iter().any(|l| {
+            l.message.contains(what)
+                && l.message
+                    .contains(&format!("requested by {arn} (as its caller reported)"))
+        })
+    };
+
+    // deploy: the start is logged with the CLI's identity.
+    let f = unique("audited");
+    seed_function(&f, 2);
+    let run = finish(
+        deploy_command(&appspec(&f, None, None), &[])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = run.status["deploymentId"].as_str().unwrap().to_string();
+    let log = app.cutover.store.log(&id).await.unwrap();
+    assert!(
+        says(&log, "Start"),
+        "{:?}",
+        log.iter().map(|l| &l.message).collect::<Vec<_>>()
+    );
+
+    // stop: so is the stop, in the deployment's error too.
+    let g = unique("audited");
+    seed_function(&g, 2);
+    let req = cutover_aws::StartRequest {
+        appspec: appspec(&g, None, None),
+        config: Some("CodeDeployDefault.LambdaCanary10Percent30Minutes".into()),
+        ..Default::default()
+    };
+    let dep = app.cutover.start(&req).await.unwrap();
+    let stop = finish(cutover(&["stop", &dep.id, "--local"]).output().unwrap());
+    assert_eq!(stop.code, 0, "{}", stop.stderr);
+    let stopped = app.cutover.store.load(&dep.id).await.unwrap();
+    assert!(
+        stopped.error().unwrap().message.contains(&arn),
+        "{:?}",
+        stopped.error()
+    );
+    let log = app.cutover.store.log(&dep.id).await.unwrap();
+    assert!(
+        says(&log, "stopped by `cutover stop`"),
+        "{:?}",
+        log.iter().map(|l| &l.message).collect::<Vec<_>>()
+    );
+}

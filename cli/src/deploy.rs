@@ -26,6 +26,7 @@ pub(crate) async fn deploy(mode: &Mode, args: &DeployArgs) -> Result<u8, Failure
         application: None,
         group: args.group.clone(),
         client_token: None,
+        requested_by: crate::caller::arn(),
     };
     let progress = Progress::new(args.out.output == Output::Json);
     match mode {

@@ -5,6 +5,7 @@
 //! deployed ([`remote`]); with it, this process works on the table and AWS directly.
 
 mod args;
+mod caller;
 mod deploy;
 mod drive;
 mod hints;
@@ -15,7 +16,7 @@ use anyhow::Context;
 use args::*;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use cutover_aws::functions::{ControlInput, QueryInput};
+use cutover_aws::functions::{with_requester, ControlInput, QueryInput};
 use cutover_aws::{Cutover, Error};
 use cutover_core::config::DeploymentConfig;
 use cutover_core::group::DeploymentGroup;
@@ -242,12 +243,13 @@ impl Mode {
     async fn stop(&self, id: &str, rollback: Option<bool>, force: bool) -> Result<Shown, Failure> {
         match self {
             Mode::Local(app) => {
+                let who = caller::arn();
                 let dep = if force {
-                    let reason = Some("`cutover stop --force`".to_string());
-                    app.abandon(id, reason).await?.deployment
+                    let reason = with_requester("`cutover stop --force`", who.as_deref());
+                    app.abandon(id, Some(reason)).await?.deployment
                 } else {
-                    let reason = Some("stopped by `cutover stop`".to_string());
-                    app.stop(id, rollback, reason).await?.deployment
+                    let reason = with_requester("stopped by `cutover stop`", who.as_deref());
+                    app.stop(id, rollback, Some(reason)).await?.deployment
                 };
                 Ok((dep.summary(), View::of(&dep)))
             }
@@ -257,6 +259,7 @@ impl Mode {
                     rollback,
                     force,
                     from_driver: false,
+                    requested_by: caller::arn(),
                 })
                 .await?,
             ),
@@ -266,12 +269,16 @@ impl Mode {
     async fn proceed(&self, id: &str) -> Result<Shown, Failure> {
         match self {
             Mode::Local(app) => {
-                let dep = app.proceed(id).await?.deployment;
+                let dep = app
+                    .proceed_by(id, caller::arn().as_deref())
+                    .await?
+                    .deployment;
                 Ok((dep.summary(), View::of(&dep)))
             }
             Mode::Remote(r) => shown(
                 r.control(&ControlInput::Continue {
                     deployment_id: id.to_string(),
+                    requested_by: caller::arn(),
                 })
                 .await?,
             ),
@@ -281,6 +288,17 @@ impl Mode {
 
 async fn run(cli: Cli, given: Given) -> Result<u8, Failure> {
     let sdk = cutover_aws::clients::aws_config().await;
+    // Changing requests say who asks.
+    if matches!(
+        cli.command,
+        Command::Deployment(
+            DeploymentCommand::Deploy(_)
+                | DeploymentCommand::Stop { .. }
+                | DeploymentCommand::Continue { .. }
+        )
+    ) {
+        caller::resolve(&sdk).await;
+    }
     let remote = !cli.local && matches!(cli.command, Command::Deployment(_));
     // The stack is read only for what no flag or variable gave: the start function for
     // deploy, the control function for every deployment command (deploy --wait follows

@@ -532,6 +532,7 @@ mod tests {
     #[test]
     fn control_inputs_are_what_the_control_function_reads() {
         let stop = serde_json::to_value(ControlInput::Stop {
+            requested_by: None,
             deployment_id: "d-ABCDEFGHI".into(),
             rollback: Some(true),
             force: false,

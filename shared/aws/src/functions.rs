@@ -451,6 +451,9 @@ pub enum ControlInput {
         /// driver is woken, which would fail the same way and give up again, for ever.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         from_driver: bool,
+        /// Who asks, as the caller reports it (the CLI's STS caller identity).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_by: Option<String>,
     },
     /// Resume an unfinished deployment: start the state machine on it again, unless an
     /// execution of it is still running.
@@ -464,6 +467,9 @@ pub enum ControlInput {
     Continue {
         /// The deployment.
         deployment_id: String,
+        /// Who asks, as the caller reports it (the CLI's STS caller identity).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_by: Option<String>,
     },
     /// Read a deployment's status.
     #[serde(rename_all = "camelCase")]
@@ -480,6 +486,14 @@ pub enum ControlInput {
     },
 }
 
+/// A stop's reason with who asked, when the caller said.
+pub fn with_requester(reason: &str, requested_by: Option<&str>) -> String {
+    match requested_by {
+        Some(who) => format!("{reason}; {}", cutover_core::text::requested_by(who)),
+        None => reason.to_string(),
+    }
+}
+
 /// `control`: stop and continue (and, for callers of earlier versions, status and list;
 /// reading alone is `query`'s).
 pub async fn control(app: &App, event: Value) -> Result<Value> {
@@ -487,16 +501,15 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
         ControlInput::Stop {
             deployment_id,
             force: true,
+            requested_by,
             ..
         } => {
             check_id(&deployment_id)?;
-            let o = app
-                .cutover
-                .abandon(
-                    &deployment_id,
-                    Some("`stop --force` through the control function".into()),
-                )
-                .await?;
+            let reason = with_requester(
+                "`stop --force` through the control function",
+                requested_by.as_deref(),
+            );
+            let o = app.cutover.abandon(&deployment_id, Some(reason)).await?;
             Ok(o.deployment.summary())
         }
         ControlInput::Drive { deployment_id } => {
@@ -508,24 +521,31 @@ pub async fn control(app: &App, event: Value) -> Result<Value> {
             rollback,
             force: false,
             from_driver,
+            requested_by,
         } => {
             check_id(&deployment_id)?;
+            let reason = with_requester(
+                "stopped through the control function",
+                requested_by.as_deref(),
+            );
             let o = app
                 .cutover
-                .stop(
-                    &deployment_id,
-                    rollback,
-                    Some("stopped through the control function".into()),
-                )
+                .stop(&deployment_id, rollback, Some(reason))
                 .await?;
             if !from_driver {
                 wake_driver(app, &o.deployment).await;
             }
             Ok(o.deployment.summary())
         }
-        ControlInput::Continue { deployment_id } => {
+        ControlInput::Continue {
+            deployment_id,
+            requested_by,
+        } => {
             check_id(&deployment_id)?;
-            let o = app.cutover.proceed(&deployment_id).await?;
+            let o = app
+                .cutover
+                .proceed_by(&deployment_id, requested_by.as_deref())
+                .await?;
             wake_driver(app, &o.deployment).await;
             Ok(o.deployment.summary())
         }

@@ -477,6 +477,11 @@ impl Cutover {
 
     /// An operator's `cutover continue`: leaves Ready, or ends the termination wait early.
     pub async fn proceed(&self, id: &str) -> Result<TickOutcome> {
+        self.proceed_by(id, None).await
+    }
+
+    /// [`Cutover::proceed`], recording who asked (as the caller reported it).
+    pub async fn proceed_by(&self, id: &str, requested_by: Option<&str>) -> Result<TickOutcome> {
         let dep = self.store.load(id).await?;
         if !matches!(dep.phase, Phase::Ready { .. } | Phase::Terminating { .. }) {
             return Err(Error::refused(
@@ -490,6 +495,7 @@ impl Cutover {
         }
         let obs = Observation {
             proceed: true,
+            requested_by: requested_by.map(str::to_string),
             ..Default::default()
         };
         self.tick_for_input(id, obs).await

@@ -74,6 +74,7 @@ pub fn request_digest(req: &StartRequest) -> String {
     use sha2::{Digest, Sha256};
     let body = serde_json::to_vec(&StartRequest {
         client_token: None,
+        requested_by: None,
         ..req.clone()
     })
     .unwrap_or_default();
@@ -194,6 +195,10 @@ pub struct StartRequest {
     /// or a pipeline job delivered twice) returns the deployment the first one started.
     #[serde(default)]
     pub client_token: Option<String>,
+    /// Who asks, as the caller reports it (the CLI sends its STS caller identity); kept in
+    /// the event log, and not part of what makes two requests with one token the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 /// What a stack decides for every start: option defaults for deployments that do not set
@@ -526,12 +531,15 @@ impl Cutover {
                 }
             }
         }
-        let log = vec![format!(
+        let mut log = vec![format!(
             "Created: {} with {} ({})",
             dep.target.describe(),
             dep.config.name,
             dep.config.describe()
         )];
+        if let Some(who) = &req.requested_by {
+            log.push(format!("Start {}", cutover_core::text::requested_by(who)));
+        }
         self.store.create(&dep, &log, now).await?;
         dep.log_seq = log.len() as u64;
         Ok(dep)

@@ -27,6 +27,14 @@ pub fn clean(text: &str, max_bytes: usize) -> String {
     out
 }
 
+/// How a record names who made a changing request: the identity its caller reported
+/// (the CLI sends its STS caller identity), cleaned and bounded. It is what the caller
+/// said, not a proof: CloudTrail's data events for Lambda Invoke are the authoritative
+/// record of who invoked Cutover's functions.
+pub fn requested_by(who: &str) -> String {
+    format!("requested by {} (as its caller reported)", clean(who, 256))
+}
+
 /// A value from a request as an error message quotes it: [`clean`], cut to `max_chars`
 /// characters, in quotes.
 pub fn shown(text: &str, max_chars: usize) -> String {

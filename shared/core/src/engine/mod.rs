@@ -498,7 +498,13 @@ fn step(c: &mut Ctx, obs: &Observation) {
         },
         Phase::Ready { until } => {
             if obs.proceed {
-                c.log.push("Ready: continued on request".into());
+                c.log.push(match &obs.requested_by {
+                    Some(who) => format!(
+                        "Ready: continued on request, {}",
+                        crate::text::requested_by(who)
+                    ),
+                    None => "Ready: continued on request".into(),
+                });
                 c.enter_after(Stage::ReadyWait);
             } else if now >= until {
                 let minutes = c.ecs().and_then(|t| t.ready_wait_minutes).unwrap_or(0);

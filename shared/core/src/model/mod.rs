@@ -656,4 +656,7 @@ pub struct Observation {
     /// An operator's `cutover continue`: leave Ready, or end the termination wait.
     #[serde(default)]
     pub proceed: bool,
+    /// Who asked for `proceed`, as the caller reported it (for the event log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }

@@ -232,7 +232,7 @@ impl HookExecution {
             return true;
         }
         let hash = execution_id_hash(id);
-        self.issued.iter().any(|h| *h == hash)
+        self.issued.contains(&hash)
     }
 
     /// Records that an invocation is given `id` (keeping the last [`MAX_ISSUED_IDS`]).
