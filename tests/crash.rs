@@ -149,9 +149,7 @@ async fn run(s: &Scenario, crash: Option<(u32, When)>) -> (u32, Final) {
         }
     }
     let mut hooks = BTreeMap::new();
-    for exec in fault.invoked() {
-        // The execution id names its event; the secret part differs per run.
-        let event = exec.split('-').nth(2).unwrap_or_default().to_string();
+    for event in fault.invoked_events() {
         *hooks.entry(event).or_insert(0) += 1;
     }
     let calls = fault.calls();

@@ -436,7 +436,35 @@ async fn the_cli_without_local_goes_through_the_deployed_functions() {
 /// execution id.
 #[tokio::test]
 async fn no_secret_reaches_the_logs_at_debug() {
-    let (table, _store) = table().await;
+    let (table, store) = table().await;
+    // A deployment waiting for a hook's verdict, whose hook was given another id.
+    let mut waiting = cutover_core::model::Deployment::new_lambda(
+        "d-SECRET001".into(),
+        cutover_core::model::LambdaTarget {
+            function: "orders".into(),
+            alias: "live".into(),
+            current_version: "1".into(),
+            target_version: "2".into(),
+        },
+        cutover_core::config::DeploymentConfig::predefined("CodeDeployDefault.LambdaAllAtOnce")
+            .unwrap(),
+        vec![],
+        Default::default(),
+        1,
+    );
+    let mut hook = cutover_core::model::HookExecution {
+        event: cutover_core::LifecycleEvent::BeforeAllowTraffic,
+        function: "CodeDeployHook_smoke".into(),
+        issued: Vec::new(),
+        legacy_execution_id: None,
+        started_at: 1,
+        next_invoke_at: None,
+        invocations: 1,
+        in_flight_until: None,
+    };
+    hook.issue("the-id-the-hook-was-given");
+    waiting.phase = cutover_core::model::Phase::Hook(hook);
+    store.create(&waiting, &[], 1).await.unwrap();
     let debug = [
         ("CUTOVER_TABLE", table.as_str()),
         ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
@@ -456,9 +484,10 @@ async fn no_secret_reaches_the_logs_at_debug() {
     let execution_id = "f3c1a9e07b5d4e2a9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d";
     let _ = invoke(
         &report.name,
-        &json!({"deploymentId": "d-7Q2K9X4MB", "lifecycleEventHookExecutionId": execution_id, "status": "Succeeded"}),
+        &json!({"deploymentId": "d-SECRET001", "lifecycleEventHookExecutionId": execution_id, "status": "Succeeded"}),
     )
-    .await;
+    .await
+    .expect_err("not the id the hook was given");
     let lines: Vec<String> = [&pipeline, &report]
         .iter()
         .flat_map(|f| f.log_lines())

@@ -236,3 +236,68 @@ async fn the_cli_pages_through_the_list_and_refuses_a_bad_token() {
     assert_eq!(too_many.code, 2);
     assert!(too_many.stderr.contains("--limit"), "{}", too_many.stderr);
 }
+
+#[tokio::test]
+async fn a_stacks_table_is_left_to_its_template_and_list_says_what_to_do() {
+    let client = client().await;
+    let table = unique("table");
+    let def = AttributeDefinition::builder()
+        .attribute_name("pk")
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .unwrap();
+    let sk = AttributeDefinition::builder()
+        .attribute_name("sk")
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .unwrap();
+    let key = |name: &str, kt| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kt)
+            .build()
+            .unwrap()
+    };
+    // As CloudFormation creates a table of an earlier template: tagged with its stack.
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(def)
+        .attribute_definitions(sk)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .tags(
+            aws_sdk_dynamodb::types::Tag::builder()
+                .key("aws:cloudformation:stack-name")
+                .value("cutover")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let store = Store::new(client.clone(), table.clone());
+    store.ensure_table().await.unwrap();
+    let described = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        described
+            .table()
+            .unwrap()
+            .global_secondary_indexes()
+            .is_empty(),
+        "the stack's table was changed outside its template"
+    );
+    match store.list_page(false, 10, None).await {
+        Err(Error::Refused(r)) => {
+            assert_eq!(r.code, "TableNotUpgraded");
+            assert!(r.message.contains("sam deploy"), "{}", r.message);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -308,7 +308,13 @@ async fn run(cli: Cli, given: Given) -> Result<u8, Failure> {
         Command::Deployment(DeploymentCommand::Deploy(_))
     );
     let stack_needed = if remote {
-        (deploying && given.start.is_none()) || given.control.is_none() || given.query.is_none()
+        let reading = matches!(
+            cli.command,
+            Command::Deployment(DeploymentCommand::Status { .. } | DeploymentCommand::List { .. })
+        ) || matches!(&cli.command, Command::Deployment(DeploymentCommand::Deploy(d)) if d.wait);
+        (deploying && given.start.is_none())
+            || given.control.is_none()
+            || (reading && given.query.is_none())
     } else {
         cli.table.is_none()
     };

@@ -331,10 +331,22 @@ impl Remote {
         }
     }
 
-    /// Invokes `start`; answers `{"deploymentId", "status"}`.
+    /// Invokes `start`; answers `{"deploymentId", "status"}`. A start function of an
+    /// earlier version refuses the caller identity (`requestedBy`, a field it does not
+    /// know): the request is made again without it, as that version would record nothing
+    /// of it anyway.
     pub(crate) async fn start(&self, req: &StartRequest) -> Result<Value, Failure> {
         let f = self.start.as_ref().map_err(Clone::clone)?;
-        self.invoke(f, &request(req, "start")?).await
+        match self.invoke(f, &request(req, "start")?).await {
+            Err(e) if req.requested_by.is_some() && e.message.contains("`requestedBy`") => {
+                let older = StartRequest {
+                    requested_by: None,
+                    ..req.clone()
+                };
+                self.invoke(f, &request(&older, "start")?).await
+            }
+            other => other,
+        }
     }
 
     /// Invokes `control`; answers a deployment summary.
@@ -356,11 +368,30 @@ impl Remote {
                 })
                 .await
             }
-            // A control function of an earlier version answers every deployment at once.
-            QueryInput::List { active, .. } => {
+            // A control function of an earlier version answers every deployment at once: the
+            // first `limit` are the page, and there is no next one to ask for.
+            QueryInput::List {
+                active,
+                limit,
+                next_token,
+            } => {
+                if next_token.is_some() {
+                    return Err(Failure {
+                        code: EXIT_REFUSED,
+                        error_code: "InvalidNextToken".into(),
+                        message: "--next-token: this stack has no query function (QueryFunctionName), and its control function lists every deployment at once; update the stack, or leave --next-token out".into(),
+                    });
+                }
                 let all = self
                     .control(&ControlInput::List { active: *active })
                     .await?;
+                let mut all = match all {
+                    Value::Array(all) => all,
+                    other => {
+                        return Ok(serde_json::json!({"deployments": other, "nextToken": null}))
+                    }
+                };
+                all.truncate(limit.unwrap_or(usize::MAX));
                 Ok(serde_json::json!({"deployments": all, "nextToken": null}))
             }
         }

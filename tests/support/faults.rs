@@ -32,7 +32,7 @@ struct FaultState {
     crash: Option<(u32, When)>,
     crashed: bool,
     /// Execution ids of hook invocations the emulator answered.
-    invoked: Vec<String>,
+    invoked: Vec<(String, String)>,
     /// The operation of each counted call, in order.
     ops: Vec<String>,
 }
@@ -49,7 +49,7 @@ impl Storable for CallNo {
 }
 
 #[derive(Debug, Clone)]
-struct HookExecution(String);
+struct HookExecution(String, String);
 impl Storable for HookExecution {
     type Storer = StoreReplace<Self>;
 }
@@ -93,8 +93,9 @@ impl Intercept for Fault {
             let body = ctx.request().body().bytes().unwrap_or_default();
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
                 if let Some(id) = v["LifecycleEventHookExecutionId"].as_str() {
+                    let event = v["LifecycleEvent"].as_str().unwrap_or_default();
                     cfg.interceptor_state()
-                        .store_put(HookExecution(id.to_string()));
+                        .store_put(HookExecution(id.to_string(), event.to_string()));
                 }
             }
         }
@@ -110,7 +111,7 @@ impl Intercept for Fault {
         let answered = ctx.response().is_some_and(|r| r.status().is_success());
         let mut s = self.0.lock().unwrap();
         if let (true, Some(h)) = (answered, cfg.load::<HookExecution>()) {
-            s.invoked.push(h.0.clone());
+            s.invoked.push((h.0.clone(), h.1.clone()));
         }
         let n = cfg.load::<CallNo>().map(|c| c.0);
         if let (Some(_), Some(m)) = (n, cfg.load::<Metadata>()) {
@@ -153,7 +154,13 @@ impl Fault {
     }
     /// Execution ids of the hook invocations the emulator answered.
     pub fn invoked(&self) -> Vec<String> {
-        self.0.lock().unwrap().invoked.clone()
+        let s = self.0.lock().unwrap();
+        s.invoked.iter().map(|(id, _)| id.clone()).collect()
+    }
+    /// The lifecycle event of each hook invocation the emulator answered.
+    pub fn invoked_events(&self) -> Vec<String> {
+        let s = self.0.lock().unwrap();
+        s.invoked.iter().map(|(_, e)| e.clone()).collect()
     }
     /// The counted calls per operation, most frequent first.
     pub fn ops(&self) -> Vec<(String, u32)> {

@@ -405,8 +405,9 @@ pub async fn continued(app: &App, token: &str) -> Result<(Deployment, String)> {
         (Some(hash), job) if !job.is_empty() => {
             *hash == cutover_core::model::execution_id_hash(&job_client_token(job))
         }
-        // Recorded before tokens were bound to their job, followed by a bare id.
-        (None, "") => dep.request_digest.is_some(),
+        // Recorded before tokens were bound to their job (started with a client token, as
+        // every pipeline start is), still running, followed by a bare id.
+        (None, "") => dep.request_digest.is_some() && !dep.is_done(),
         _ => false,
     };
     if !bound {
@@ -425,7 +426,7 @@ pub async fn verdict(app: &App, job: &Job) -> Result<(Verdict, Option<Deployment
         return Err(Error::refused(
             "InvalidJob",
             format!(
-                "job {}: no artifactCredentials; CodePipeline gives every job of an Invoke action credentials for its artifacts, so this event did not come from CodePipeline",
+                "job {}: no artifactCredentials; CodePipeline gives every job of an Invoke action credentials for its artifacts, so this is not a CodePipeline job",
                 cutover_core::text::shown(&job.id, 64)
             ),
         ));

@@ -552,7 +552,7 @@ impl Cutover {
             return Err(Error::HookReport(format!(
                 "InvalidLifecycleEventHookExecutionId: {} is not an execution id deployment {id} is waiting on a verdict for \
                  (an id is accepted once, only for the deployment and lifecycle event it was given for)",
-                cutover_core::text::shown(execution_id, 80)
+                cutover_core::text::shown(execution_id, 12)
             )));
         }
         let obs = Observation {

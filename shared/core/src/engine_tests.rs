@@ -805,11 +805,11 @@ fn only_an_execution_id_an_invocation_was_given_is_accepted_and_only_for_its_eve
         }),
         ..Default::default()
     };
-    // What earlier Cutover derived, the oldest ids, and made-up ones: ignored.
+    // What earlier Cutover derived, the ids of the middle invocations, made-up ones: ignored.
     for id in [
         "d-TEST00001-BeforeAllowTraffic",
-        "secret-1",
         "secret-2",
+        "secret-3",
         "secret-11x",
         "",
     ] {
@@ -819,14 +819,22 @@ fn only_an_execution_id_an_invocation_was_given_is_accepted_and_only_for_its_eve
             "{id:?} was accepted"
         );
     }
-    let taken = decide(&running, &report("secret-3"), T0 + 1).next;
+    // The first invocation's id is kept, as are the latest.
+    for id in ["secret-1", "secret-5", "secret-10"] {
+        let d = decide(&running, &report(id), T0 + 1);
+        assert!(
+            !matches!(d.next.phase, Phase::Hook(_)),
+            "{id:?} was refused"
+        );
+    }
+    let taken = decide(&running, &report("secret-5"), T0 + 1).next;
     assert!(
         matches!(taken.phase, Phase::Shifting { .. }),
         "{:?}",
         taken.phase
     );
     // Accepted once: the event has its verdict, the same id again changes nothing.
-    let again = decide(&taken, &report("secret-3"), T0 + 2);
+    let again = decide(&taken, &report("secret-5"), T0 + 2);
     assert_eq!(again.next.phase, taken.phase);
 }
 

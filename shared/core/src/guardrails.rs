@@ -66,7 +66,12 @@ impl Enforce {
         asked: &Asked<'_>,
     ) -> Option<String> {
         if self.deployment_config {
-            if let Some(c) = asked.config.filter(|c| Some(*c) != group_config) {
+            // Names compared as configurations: a SAM short name is its CodeDeploy name.
+            let canonical = |name: &str| {
+                DeploymentConfig::predefined(name).map_or_else(|| name.to_string(), |c| c.name)
+            };
+            let same = |c: &str| group_config.is_some_and(|g| canonical(g) == canonical(c));
+            if let Some(c) = asked.config.filter(|c| !same(c)) {
                 return Some(format!(
                     "--config: group {group} enforces its deploymentConfig ({}) (enforce.deploymentConfig); {} is not allowed, leave --config out",
                     group_config.unwrap_or("CodeDeploy's default"),
@@ -214,7 +219,17 @@ mod tests {
         )
         .unwrap();
         assert!(v.starts_with("--ignore-firing-alarms"), "{v}");
-        // The group's own configuration named again is no override.
+        // The group's own configuration named again, or by its SAM short name, is no override.
+        assert_eq!(
+            only(
+                Enforce {
+                    deployment_config: true,
+                    ..none
+                },
+                &asked(Some("Canary10Percent5Minutes"), Some(&canary))
+            ),
+            None
+        );
         assert_eq!(
             only(
                 Enforce {

@@ -144,11 +144,13 @@ fn fixture() -> std::collections::BTreeMap<String, Vec<Value>> {
         .collect()
 }
 
-/// The one change to stored fields since the fixture: a running hook's `execution_id` (the
-/// id itself, derived from the deployment) is kept only as its hash, in `issued`. This is
-/// `stored` as loading it and writing it back gives it.
+/// The change to stored fields since the fixture: a running hook's `execution_id` (the id
+/// itself, derived from the deployment) is kept only as its hash, in `issued`, and the
+/// deployment's `hook_token` (its secret part) is no longer written. This is `stored` as
+/// loading it and writing it back gives it.
 fn upgraded(stored: &Value) -> Value {
     let mut v = stored.clone();
+    v.as_object_mut().unwrap().remove("hook_token");
     if let Some(hook) = v["hook"].as_object_mut() {
         if let Some(Value::String(id)) = hook.remove("execution_id") {
             hook.insert("issued".into(), serde_json::json!([execution_id_hash(&id)]));
@@ -160,6 +162,7 @@ fn upgraded(stored: &Value) -> Value {
 /// A record with the hook's ids left out (they differ between runs by design).
 fn without_ids(record: &Value) -> Value {
     let mut v = record.clone();
+    v.as_object_mut().unwrap().remove("hook_token");
     if let Some(hook) = v["hook"].as_object_mut() {
         hook.remove("execution_id");
         hook.remove("issued");

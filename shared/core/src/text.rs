@@ -11,7 +11,11 @@ pub const MAX_TEXT_BYTES: usize = 1024;
 pub fn clean(text: &str, max_bytes: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max_bytes));
     for c in text.chars() {
-        let c = if c.is_control() { ' ' } else { c };
+        let c = if c.is_control() || invisible(c) {
+            ' '
+        } else {
+            c
+        };
         if out.len() + c.len_utf8() > max_bytes {
             // Room for the ellipsis (3 bytes) on a character boundary.
             while out.len() + '…'.len_utf8() > max_bytes {
@@ -35,6 +39,12 @@ pub fn requested_by(who: &str) -> String {
     format!("requested by {} (as its caller reported)", clean(who, 256))
 }
 
+/// Characters that change how the text around them reads without showing themselves:
+/// bidirectional overrides and isolates, zero-width characters, the byte-order mark.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// A value from a request as an error message quotes it: [`clean`], cut to `max_chars`
 /// characters, in quotes.
 pub fn shown(text: &str, max_chars: usize) -> String {
@@ -55,6 +65,7 @@ mod tests {
             clean("ok\x1b[31mred\nnext\ttab", 100),
             "ok [31mred next tab"
         );
+        assert_eq!(clean("evil\u{202E}gpj.exe\u{200B}", 100), "evil gpj.exe ");
         let long = "é".repeat(2000);
         let c = clean(&long, MAX_TEXT_BYTES);
         assert!(c.len() <= MAX_TEXT_BYTES, "{}", c.len());

@@ -91,7 +91,13 @@ pub(super) fn terminating_step(c: &mut Ctx, obs: &Observation, until: Millis, co
         c.d.phase = Phase::Cleaning { attempts: 1 };
         c.actions.push(Action::DeleteTaskSet { replacement: false });
         c.log.push(if continued {
-            "termination wait ended on request: deleting the original task set".into()
+            match &obs.requested_by {
+                Some(who) => format!(
+                    "termination wait ended on request, {}: deleting the original task set",
+                    crate::text::requested_by(who)
+                ),
+                None => "termination wait ended on request: deleting the original task set".into(),
+            }
         } else {
             "termination wait over: deleting the original task set".into()
         });

@@ -65,8 +65,9 @@ pub struct Deployment {
     /// When it ended.
     pub ended_at: Option<Millis>,
     /// The secret part of the hook execution ids of deployments recorded before ids were
-    /// random; unused since (empty).
-    #[serde(default)]
+    /// random: read from such a record, never written again (the running hook keeps its
+    /// id as a hash), so the table no longer yields the id.
+    #[serde(default, skip_serializing)]
     pub hook_token: String,
     /// The deployment group's own SNS topic, notified besides Cutover's.
     #[serde(default, skip_serializing_if = "Option::is_none")]

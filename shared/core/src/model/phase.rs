@@ -211,9 +211,9 @@ pub struct HookExecution {
     pub in_flight_until: Option<Millis>,
 }
 
-/// How many of a lifecycle event's execution ids are accepted: those of its latest
-/// invocations (a hook answering InProgress is invoked again with a new id; a report with
-/// one of the last eight is still taken).
+/// How many of a lifecycle event's execution ids are accepted: the first invocation's and
+/// those of the latest ones (a hook answering InProgress is invoked again with a new id; a
+/// report with the first id, or one of the last seven, is still taken).
 pub const MAX_ISSUED_IDS: usize = 8;
 
 /// The SHA-256 of an execution id, in hex: what a record keeps of it.
@@ -235,11 +235,13 @@ impl HookExecution {
         self.issued.contains(&hash)
     }
 
-    /// Records that an invocation is given `id` (keeping the last [`MAX_ISSUED_IDS`]).
+    /// Records that an invocation is given `id`, keeping the first id and the latest ones
+    /// ([`MAX_ISSUED_IDS`] in all): a hook that began its work on the first invocation may
+    /// still report with that id however often it was invoked again.
     pub fn issue(&mut self, id: &str) {
         self.issued.push(execution_id_hash(id));
         let extra = self.issued.len().saturating_sub(MAX_ISSUED_IDS);
-        self.issued.drain(..extra);
+        self.issued.drain(1..1 + extra);
     }
 
     /// The execution id of an earlier record turned into its hash.
