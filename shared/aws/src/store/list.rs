@@ -74,14 +74,26 @@ pub(super) fn list_index() -> Result<aws_sdk_dynamodb::types::GlobalSecondaryInd
 
 impl Store {
     /// Whether CloudFormation made the table (it tags what it creates with the stack's name).
+    /// A table whose tags cannot be read (no `dynamodb:ListTagsOfResource` permission) is
+    /// taken for a stack's: it is left alone, and `list` says what to do if it lacks the
+    /// index.
     pub(super) async fn owned_by_a_stack(&self, arn: &str) -> Result<bool> {
-        let out = self
+        let out = match self
             .client
             .list_tags_of_resource()
             .resource_arn(arn)
             .send()
             .await
-            .map_err(|e| Error::aws(SVC, "ListTagsOfResource", &e))?;
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let e = Error::aws(SVC, "ListTagsOfResource", &e);
+                if e.is_retryable() {
+                    return Err(e);
+                }
+                return Ok(true);
+            }
+        };
         Ok(out
             .tags()
             .iter()

@@ -31,7 +31,9 @@ use cutover_core::group::DeploymentGroup;
 use cutover_core::model::Deployment;
 use std::collections::HashMap;
 
+mod lease;
 mod list;
+mod settings;
 use list::{list_index, list_sk};
 pub use list::{Page, LIST_INDEX, MAX_PAGE};
 
@@ -514,87 +516,6 @@ impl Store {
         }
     }
 
-    /// Takes (or renews) the lease of the process driving deployment `id` until `until`
-    /// (ms): granted when nobody holds it, `owner` holds it already, or the holder's lease
-    /// ran out before `now`. Otherwise answers the holder and when its lease ends.
-    pub async fn acquire_driver(
-        &self,
-        id: &str,
-        owner: &str,
-        until: u64,
-        now: u64,
-    ) -> Result<Option<(String, u64)>> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(dep_pk(id)))
-            .item("sk", s("DRIVER"))
-            .item("owner", s(owner))
-            .item("leaseUntil", n(until))
-            .condition_expression("attribute_not_exists(pk) OR #owner = :me OR leaseUntil < :now")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(None),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Some(self.driver(id).await?.unwrap_or_default()))
-            }
-            Err(e) => Err(Error::aws(SVC, "PutItem", &e)),
-        }
-    }
-
-    /// The process holding deployment `id`'s driver lease and when it ends, if any.
-    pub async fn driver(&self, id: &str) -> Result<Option<(String, u64)>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(dep_pk(id)))
-            .key("sk", s("DRIVER"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::aws(SVC, "GetItem", &e))?;
-        Ok(out.item().and_then(|i| {
-            Some((
-                get_s(i, "owner").ok()?.to_string(),
-                get_n(i, "leaseUntil").ok()?,
-            ))
-        }))
-    }
-
-    /// Gives up `owner`'s driver lease of deployment `id` (nothing if another holds it).
-    pub async fn release_driver(&self, id: &str, owner: &str) -> Result<()> {
-        let res = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(dep_pk(id)))
-            .key("sk", s("DRIVER"))
-            .condition_expression("#owner = :me")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":me", s(owner))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(Error::aws(SVC, "DeleteItem", &e)),
-        }
-    }
-
     /// Every item matching a key condition, across all pages, with consistent reads.
     async fn query_all(
         &self,
@@ -679,98 +600,6 @@ impl Store {
                 break;
             }
         }
-        Ok(out)
-    }
-
-    /// Writes a settings document (`KIND#<key>` / `KIND`), replacing one with the same key:
-    /// last write wins, as for a file put twice.
-    async fn put_doc(&self, kind: &str, key: &str, doc: &serde_json::Value) -> Result<()> {
-        let doc = serde_json::to_string(doc).map_err(|e| Error::Corrupt(e.to_string()))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("{kind}#{key}")))
-            .item("sk", s(kind))
-            .item("doc", s(doc))
-            .send()
-            .await
-            .map_err(|e| Error::aws(SVC, "PutItem", &e))?;
-        Ok(())
-    }
-
-    /// Reads a settings document's text, if it exists.
-    async fn get_doc(&self, kind: &str, key: &str) -> Result<Option<String>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("{kind}#{key}")))
-            .key("sk", s(kind))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::aws(SVC, "GetItem", &e))?;
-        out.item()
-            .map(|item| get_s(item, "doc").map(String::from))
-            .transpose()
-    }
-
-    /// Stores a deployment group (replacing one of the same key); the document is the
-    /// group file as checked, so `group get` shows what deployments will use.
-    pub async fn put_group(&self, group: &DeploymentGroup) -> Result<()> {
-        self.put_doc("GROUP", &group.key(), &group.to_document())
-            .await
-    }
-
-    /// A stored deployment group, by `application/name`.
-    pub async fn get_group(&self, key: &str) -> Result<Option<DeploymentGroup>> {
-        self.get_doc("GROUP", key)
-            .await?
-            .map(|doc| Self::parse_group(&doc))
-            .transpose()
-    }
-
-    /// Every stored deployment group, by key.
-    pub async fn list_groups(&self) -> Result<Vec<DeploymentGroup>> {
-        let mut out = Vec::new();
-        for item in self.scan("sk = :sk", "GROUP").await? {
-            out.push(Self::parse_group(get_s(&item, "doc")?)?);
-        }
-        out.sort_by_key(|g| g.key());
-        Ok(out)
-    }
-
-    fn parse_group(doc: &str) -> Result<DeploymentGroup> {
-        DeploymentGroup::parse(doc).map_err(|e| Error::Corrupt(format!("deployment group: {e}")))
-    }
-
-    /// Stores a custom configuration (replacing one of the same name).
-    pub async fn put_config(&self, config: &DeploymentConfig) -> Result<()> {
-        self.put_doc("CONFIG", &config.name, &config.to_document())
-            .await
-    }
-
-    /// A stored custom configuration.
-    pub async fn get_config(&self, name: &str) -> Result<Option<DeploymentConfig>> {
-        self.get_doc("CONFIG", name)
-            .await?
-            .map(|doc| {
-                DeploymentConfig::parse_document(&doc)
-                    .map_err(|e| Error::Corrupt(format!("config {name}: {e}")))
-            })
-            .transpose()
-    }
-
-    /// Every stored custom configuration, by name.
-    pub async fn list_configs(&self) -> Result<Vec<DeploymentConfig>> {
-        let mut out = Vec::new();
-        for item in self.scan("sk = :sk", "CONFIG").await? {
-            let doc = get_s(&item, "doc")?;
-            out.push(
-                DeploymentConfig::parse_document(doc).map_err(|e| Error::Corrupt(e.to_string()))?,
-            );
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 }
