@@ -8,6 +8,11 @@ use lambda_runtime::tracing;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+mod driver;
+mod operator;
+pub use driver::*;
+pub use operator::*;
+
 /// Largest event a function accepts, in bytes of JSON.
 pub const MAX_EVENT_BYTES: usize = 128 * 1024;
 
@@ -198,149 +203,6 @@ pub async fn start(app: &App, event: Value) -> Result<Value> {
     Ok(json!({"deploymentId": dep.id, "status": dep.status().as_str()}))
 }
 
-/// Starts a deployment (or finds the one its client token started) and makes sure the
-/// driver runs it.
-pub async fn start_and_drive(app: &App, req: &StartRequest) -> Result<Deployment> {
-    let (dep, created) = app.cutover.start_once(req).await?;
-    if let Some((sfn, arn)) = app.driver.as_ref().filter(|_| created || !dep.is_done()) {
-        let input = json!({"deploymentId": dep.id}).to_string();
-        let res = sfn
-            .start_execution()
-            .state_machine_arn(arn)
-            .name(&dep.id)
-            .input(input)
-            .send()
-            .await;
-        if let Err(e) = res {
-            let already = e
-                .as_service_error()
-                .is_some_and(|s| s.is_execution_already_exists());
-            if !already {
-                if created {
-                    // Nothing moved yet: end the recorded deployment so the target is free
-                    // again. (A deployment found by its client token is someone else's to
-                    // end.)
-                    let reason = Some("the state machine could not be started".to_string());
-                    let _ = app.cutover.stop(&dep.id, Some(false), reason).await;
-                }
-                return Err(Error::aws("StepFunctions", "StartExecution", &e));
-            }
-        }
-    }
-    Ok(dep)
-}
-
-/// Starts the state machine on an unfinished deployment again (`cutover drive`), as a new
-/// execution named `<id>-<ms>`: refused while an execution of it is running, so one
-/// deployment never has two drivers.
-pub async fn redrive(app: &App, id: &str) -> Result<Deployment> {
-    let dep = app.cutover.store.load(id).await?;
-    if dep.is_done() {
-        return Ok(dep);
-    }
-    let Some((sfn, arn)) = &app.driver else {
-        return Err(Error::refused(
-            "NoDriver",
-            "this function has no state machine to drive deployments (CUTOVER_STATE_MACHINE_ARN); drive it with `cutover drive ID --local`",
-        ));
-    };
-    if let Some(running) = running_executions(sfn, arn, id).await?.first() {
-        return Err(Error::refused(
-            "DeploymentBeingDriven",
-            format!(
-                "deployment {id} is being driven by execution {} of the state machine; follow it with `cutover status {id}`",
-                running.name()
-            ),
-        ));
-    }
-    let name = format!("{id}-{}", crate::service::now_ms());
-    start_driver(sfn, arn, id, &name).await?;
-    tracing::info!(deployment = %id, execution = %name, "driver started again");
-    Ok(dep)
-}
-
-/// Starts execution `name` of the driver state machine on deployment `id`.
-async fn start_driver(sfn: &aws_sdk_sfn::Client, arn: &str, id: &str, name: &str) -> Result<()> {
-    sfn.start_execution()
-        .state_machine_arn(arn)
-        .name(name)
-        .input(json!({"deploymentId": id}).to_string())
-        .send()
-        .await
-        .map_err(|e| Error::aws("StepFunctions", "StartExecution", &e))?;
-    Ok(())
-}
-
-/// The running executions of the state machine that drive deployment `id` (named `<id>`
-/// or `<id>-...`).
-async fn running_executions(
-    sfn: &aws_sdk_sfn::Client,
-    arn: &str,
-    id: &str,
-) -> Result<Vec<aws_sdk_sfn::types::ExecutionListItem>> {
-    let mut pages = sfn
-        .list_executions()
-        .state_machine_arn(arn)
-        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
-        .into_paginator()
-        .send();
-    let prefix = format!("{id}-");
-    let mut found = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::aws("StepFunctions", "ListExecutions", &e))?;
-        found.extend(
-            page.executions()
-                .iter()
-                .filter(|e| e.name() == id || e.name().starts_with(&prefix))
-                .cloned(),
-        );
-    }
-    Ok(found)
-}
-
-/// Wakes the driver of a deployment after an input changed it (a stop, a `continue`, a
-/// hook's report, an alarm): starts a new execution (`<id>-w<ms>`) that ticks now, then
-/// stops the ones that were sleeping (only stops them when the input ended the
-/// deployment and nothing is left to send). This is what lets the state machine
-/// sleep until the next deadline instead of polling for inputs. A failure is logged, not
-/// returned: the input is saved, and the sleeping driver still wakes at its deadline or
-/// alarm poll. (A wake that dies between the start and the stops leaves two drivers for a
-/// while; ticks are fenced, so that costs ticks, not safety, and the next wake stops the
-/// extra one.)
-pub async fn wake_driver(app: &App, dep: &Deployment) {
-    let Some((sfn, arn)) = &app.driver else {
-        return;
-    };
-    let id = dep.id.as_str();
-    // Ended by the input with nothing left to send: the sleeping driver has nothing to do.
-    let ended = dep.is_done() && dep.outbox.is_empty();
-    let woke = async {
-        let sleeping = running_executions(sfn, arn, id).await?;
-        let cause = if ended {
-            "the deployment ended".to_string()
-        } else {
-            let name = format!("{id}-w{}", crate::service::now_ms());
-            start_driver(sfn, arn, id, &name).await?;
-            format!("woken by an input: {name} drives the deployment now")
-        };
-        for e in &sleeping {
-            sfn.stop_execution()
-                .execution_arn(e.execution_arn())
-                .cause(&cause)
-                .send()
-                .await
-                .map_err(|e| Error::aws("StepFunctions", "StopExecution", &e))?;
-        }
-        Ok::<_, Error>(cause)
-    };
-    match woke.await {
-        Ok(cause) => tracing::info!(deployment = %id, %cause, "driver woken"),
-        Err(e) => {
-            tracing::warn!(deployment = %id, error = %e, "driver not woken; it ticks at its next deadline")
-        }
-    }
-}
-
 /// `advance`: one tick of the Step Functions loop.
 pub async fn advance(app: &App, event: Value) -> Result<AdvanceOutput> {
     let input: AdvanceInput = parse(event, "advance")?;
@@ -430,189 +292,6 @@ pub async fn alarm(app: &App, event: Value) -> Result<Value> {
     Ok(json!({"alarmName": name, "state": state, "ticked": ticked}))
 }
 
-/// Input of `control`: operator actions.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "camelCase")]
-pub enum ControlInput {
-    /// Stop a deployment.
-    #[serde(rename_all = "camelCase")]
-    Stop {
-        /// The deployment.
-        deployment_id: String,
-        /// Put traffic back on the current version; when absent, the deployment group's
-        /// `autoRollback.onStop` decides.
-        #[serde(default)]
-        rollback: Option<bool>,
-        /// End the deployment now without touching its target (status Stopped, error code
-        /// ABANDONED), whatever its state.
-        #[serde(default)]
-        force: bool,
-        /// The driver itself asks (its GiveUp state, after Advance kept failing): no new
-        /// driver is woken, which would fail the same way and give up again, for ever.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        from_driver: bool,
-        /// Who asks, as the caller reports it (the CLI's STS caller identity).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        requested_by: Option<String>,
-    },
-    /// Resume an unfinished deployment: start the state machine on it again, unless an
-    /// execution of it is still running.
-    #[serde(rename_all = "camelCase")]
-    Drive {
-        /// The deployment.
-        deployment_id: String,
-    },
-    /// Release a deployment waiting at Ready, or end its termination wait early.
-    #[serde(rename_all = "camelCase")]
-    Continue {
-        /// The deployment.
-        deployment_id: String,
-        /// Who asks, as the caller reports it (the CLI's STS caller identity).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        requested_by: Option<String>,
-    },
-    /// Read a deployment's status.
-    #[serde(rename_all = "camelCase")]
-    Status {
-        /// The deployment.
-        deployment_id: String,
-    },
-    /// List deployments.
-    #[serde(rename_all = "camelCase")]
-    List {
-        /// Only active ones.
-        #[serde(default)]
-        active: bool,
-    },
-}
-
-/// A stop's reason with who asked, when the caller said.
-pub fn with_requester(reason: &str, requested_by: Option<&str>) -> String {
-    match requested_by {
-        Some(who) => format!("{reason}; {}", cutover_core::text::requested_by(who)),
-        None => reason.to_string(),
-    }
-}
-
-/// `control`: stop and continue (and, for callers of earlier versions, status and list;
-/// reading alone is `query`'s).
-pub async fn control(app: &App, event: Value) -> Result<Value> {
-    match parse::<ControlInput>(event, "control")? {
-        ControlInput::Stop {
-            deployment_id,
-            force: true,
-            requested_by,
-            ..
-        } => {
-            check_id(&deployment_id)?;
-            let reason = with_requester(
-                "`stop --force` through the control function",
-                requested_by.as_deref(),
-            );
-            let o = app.cutover.abandon(&deployment_id, Some(reason)).await?;
-            Ok(o.deployment.summary())
-        }
-        ControlInput::Drive { deployment_id } => {
-            check_id(&deployment_id)?;
-            Ok(redrive(app, &deployment_id).await?.summary())
-        }
-        ControlInput::Stop {
-            deployment_id,
-            rollback,
-            force: false,
-            from_driver,
-            requested_by,
-        } => {
-            check_id(&deployment_id)?;
-            let reason = with_requester(
-                "stopped through the control function",
-                requested_by.as_deref(),
-            );
-            let o = app
-                .cutover
-                .stop(&deployment_id, rollback, Some(reason))
-                .await?;
-            if !from_driver {
-                wake_driver(app, &o.deployment).await;
-            }
-            Ok(o.deployment.summary())
-        }
-        ControlInput::Continue {
-            deployment_id,
-            requested_by,
-        } => {
-            check_id(&deployment_id)?;
-            let o = app
-                .cutover
-                .proceed_by(&deployment_id, requested_by.as_deref())
-                .await?;
-            wake_driver(app, &o.deployment).await;
-            Ok(o.deployment.summary())
-        }
-        ControlInput::Status { deployment_id } => {
-            check_id(&deployment_id)?;
-            Ok(app.cutover.store.load(&deployment_id).await?.summary())
-        }
-        ControlInput::List { active } => {
-            let list = app.cutover.store.list(active).await?;
-            Ok(Value::Array(list.iter().map(|d| d.summary()).collect()))
-        }
-    }
-}
-
-/// Input of `query`: reading deployments, granted apart from changing them (`control`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "camelCase")]
-pub enum QueryInput {
-    /// Read a deployment's status.
-    #[serde(rename_all = "camelCase")]
-    Status {
-        /// The deployment.
-        deployment_id: String,
-    },
-    /// One page of deployments: the active ones first, each part newest first.
-    #[serde(rename_all = "camelCase")]
-    List {
-        /// Only active ones.
-        #[serde(default)]
-        active: bool,
-        /// At most this many (1 to 100; 50 when absent).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        limit: Option<usize>,
-        /// The `nextToken` of the previous page.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        next_token: Option<String>,
-    },
-}
-
-/// The page size of `list` when the request gives none.
-pub const DEFAULT_PAGE: usize = 50;
-
-/// `query`: status and list, read-only (its role may only read the table).
-pub async fn query(app: &App, event: Value) -> Result<Value> {
-    match parse::<QueryInput>(event, "query")? {
-        QueryInput::Status { deployment_id } => {
-            check_id(&deployment_id)?;
-            Ok(app.cutover.store.load(&deployment_id).await?.summary())
-        }
-        QueryInput::List {
-            active,
-            limit,
-            next_token,
-        } => {
-            let page = app
-                .cutover
-                .store
-                .list_page(active, limit.unwrap_or(DEFAULT_PAGE), next_token.as_deref())
-                .await?;
-            Ok(json!({
-                "deployments": page.deployments.iter().map(|d| d.summary()).collect::<Vec<_>>(),
-                "nextToken": page.next_token,
-            }))
-        }
-    }
-}
-
 /// Turns a handler's error into the function's error response: `errorType` is the error's
 /// code (`InvalidAppSpec`, `DeploymentInProgress`, `AwsError`, ...), `errorMessage` its
 /// message, so callers (the CLI in remote mode, CodePipeline, Step Functions' `Catch`) can
@@ -650,7 +329,7 @@ mod tests {
     fn the_drivers_own_stop_wakes_no_driver() {
         // What the state machine's GiveUp state sends (its payload, with the id filled).
         let asl: Value =
-            serde_json::from_str(include_str!("../../../statemachine/driver.asl.json")).unwrap();
+            serde_json::from_str(include_str!("../../../../statemachine/driver.asl.json")).unwrap();
         let mut payload = asl["States"]["GiveUp"]["Parameters"]["Payload"].clone();
         let map = payload.as_object_mut().unwrap();
         map.remove("deploymentId.$");
@@ -667,8 +346,8 @@ mod tests {
 
     #[test]
     fn fixtures_parse_into_the_function_inputs() {
-        let start: StartRequest = round_trip(include_str!("../../../events/start.json"));
-        let ecs: StartRequest = round_trip(include_str!("../../../events/start-ecs.json"));
+        let start: StartRequest = round_trip(include_str!("../../../../events/start.json"));
+        let ecs: StartRequest = round_trip(include_str!("../../../../events/start-ecs.json"));
         assert_eq!(ecs.group.as_deref(), Some("shop/web-prod"));
         assert!(cutover_core::appspec::AppSpec::parse(&ecs.appspec).is_ok());
         assert_eq!(
@@ -678,26 +357,26 @@ mod tests {
         let spec = cutover_core::appspec::AppSpec::parse(&start.appspec)
             .expect("fixture AppSpec is valid");
         assert_eq!(spec.hooks.len(), 2);
-        let adv: AdvanceInput = round_trip(include_str!("../../../events/advance.json"));
+        let adv: AdvanceInput = round_trip(include_str!("../../../../events/advance.json"));
         check_id(&adv.deployment_id).unwrap();
-        let rep: HookReportInput = round_trip(include_str!("../../../events/hook-report.json"));
+        let rep: HookReportInput = round_trip(include_str!("../../../../events/hook-report.json"));
         assert_eq!(rep.status, "Succeeded");
         for text in [
-            include_str!("../../../events/control-stop.json"),
-            include_str!("../../../events/control-continue.json"),
-            include_str!("../../../events/control-status.json"),
-            include_str!("../../../events/control-list.json"),
+            include_str!("../../../../events/control-stop.json"),
+            include_str!("../../../../events/control-continue.json"),
+            include_str!("../../../../events/control-status.json"),
+            include_str!("../../../../events/control-list.json"),
         ] {
             let _: ControlInput = round_trip(text);
         }
         let alarm: Value =
-            serde_json::from_str(include_str!("../../../events/alarm.json")).unwrap();
+            serde_json::from_str(include_str!("../../../../events/alarm.json")).unwrap();
         assert_eq!(
             alarm.pointer("/detail/state/value").and_then(Value::as_str),
             Some("ALARM")
         );
         let hook: Value =
-            serde_json::from_str(include_str!("../../../events/hook-invocation.json")).unwrap();
+            serde_json::from_str(include_str!("../../../../events/hook-invocation.json")).unwrap();
         for key in [
             "DeploymentId",
             "LifecycleEventHookExecutionId",
