@@ -17,6 +17,8 @@ pub use lifecycle::LifecycleEvent;
 #[cfg(test)]
 mod engine_ecs_tests;
 #[cfg(test)]
+mod engine_hooks_tests;
+#[cfg(test)]
 mod engine_tests;
 #[cfg(test)]
 mod engine_trust_tests;
