@@ -406,5 +406,8 @@ impl GroupError {
 }
 
 #[cfg(test)]
+#[path = "../group_errors_tests.rs"]
+mod errors_tests;
+#[cfg(test)]
 #[path = "../group_tests.rs"]
 mod tests;
