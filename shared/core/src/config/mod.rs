@@ -492,5 +492,8 @@ pub(crate) fn format_duration(seconds: u64) -> String {
 }
 
 #[cfg(test)]
+#[path = "../config_document_tests.rs"]
+mod document_tests;
+#[cfg(test)]
 #[path = "../config_tests.rs"]
 mod tests;
