@@ -125,10 +125,17 @@ impl Store {
             .await;
         match res {
             Ok(_) => {}
-            // Another process added it first.
+            // Another process is adding it (ResourceInUseException while the table updates)
+            // or added it first (AWS: ValidationException "... index which already
+            // exists"): either way the index comes.
             Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+                if e.as_service_error().is_some_and(|se| {
+                    se.is_resource_in_use_exception()
+                        || se
+                            .meta()
+                            .message()
+                            .is_some_and(|m| m.contains("already exists"))
+                }) => {}
             Err(e) => return Err(Error::aws(SVC, "UpdateTable", &e)),
         }
         self.wait_active().await?;
